@@ -1,0 +1,71 @@
+"""Keeps one machine's systemd-nspawn running across guest reboots.
+
+There is no systemd on the host to do what systemd-nspawn@.service does, so the testbed starts
+this small process per machine (in its own session, detached from the caller's terminal):
+
+    python -m mlopsdeploy.testbed.supervisor MACHINE_DIR -- systemd-nspawn ...
+
+A guest `reboot` makes nspawn exit with 133; the supervisor then boots it again. Any other exit
+(power-off, a killed init, an error) ends the supervisor. SIGTERM means "shut the machine down":
+it is passed on to nspawn, which asks the guest's init for an orderly power-off, and nothing is
+restarted afterwards. Files written in MACHINE_DIR: `nspawn.pid` (the running nspawn),
+`boots` (how many times nspawn was started: a reboot is visible as an increment), `console.log`
+(the guest's console) and `exit-status` (nspawn's last exit code).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+from mlopsdeploy.testbed.processes import ProcessId
+
+REBOOT_EXIT_CODE = 133
+
+
+def supervise(machine_dir: Path, command: list[str]) -> int:
+    """Run `command` until it exits with anything but 133 or SIGTERM arrives; return its code."""
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    boots = machine_dir / "boots"
+    pid_file = machine_dir / "nspawn.pid"
+    while True:
+        count = int(boots.read_text()) if boots.exists() else 0
+        boots.write_text(f"{count + 1}\n")
+        with (machine_dir / "console.log").open("ab") as console:
+            child = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT
+            )
+        identity = ProcessId.of(child.pid)
+        if identity is not None:
+            identity.write(pid_file)
+        if stopping:
+            child.send_signal(signal.SIGTERM)
+        code = child.wait()
+        pid_file.unlink(missing_ok=True)
+        (machine_dir / "exit-status").write_text(f"{code}\n")
+        if code != REBOOT_EXIT_CODE or stopping:
+            return code
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        print(__doc__, file=sys.stderr)
+        return 2
+    return supervise(Path(argv[0]), argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
