@@ -1,0 +1,5 @@
+import sys
+
+from mlopsdeploy.testbed.cli import main
+
+sys.exit(main())
