@@ -1,0 +1,114 @@
+"""pytest fixtures for test VMs.
+
+Register in the root conftest.py: `pytest_plugins = ["mlopsdeploy.testbed.pytest_plugin"]`.
+
+Fixtures:
+  testbed_image     session: the cached VM image (built on first use; one xdist worker builds,
+                    the others wait on its lock)
+  test_vm           a fresh, booted machine for one test, destroyed afterwards
+  test_vm_factory   call it for as many fresh machines as a test needs
+  module_vm         one machine shared by a module's tests (for read-mostly checks)
+
+Tests using them are marked `vm` automatically. Where test VMs cannot run (not root, tools
+missing), those tests skip with the exact list of what is missing. Machine names are
+`pt-<pid>-<n>`: unique per xdist worker and per concurrent test run on the host. At session
+start, machines of earlier runs that died without tearing down (`pt-*` with a dead owner) are
+removed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from mlopsdeploy.testbed.image import Image
+from mlopsdeploy.testbed.machine import TestVM, cleanup_stale
+from mlopsdeploy.testbed.requirements import missing_requirements
+
+NAME_PREFIX = "pt-"
+VM_FIXTURES = {"testbed_image", "test_vm", "test_vm_factory", "module_vm"}
+_numbers = itertools.count(1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "vm: needs a testbed VM (root, systemd-container, mmdebstrap)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = skip_reason()
+    for item in items:
+        if VM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.vm)
+        if reason and item.get_closest_marker("vm"):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def skip_reason() -> str | None:
+    missing = missing_requirements()
+    return "test VMs unavailable, missing: " + "; ".join(missing) if missing else None
+
+
+def machine_name() -> str:
+    return f"{NAME_PREFIX}{os.getpid()}-{next(_numbers)}"
+
+
+class VMFactory:
+    """Makes booted machines on demand and destroys all of them at teardown."""
+
+    def __init__(self, image: Image) -> None:
+        self.image = image
+        self.machines: list[TestVM] = []
+
+    def __call__(self, boot: bool = True) -> TestVM:
+        vm = TestVM(machine_name(), self.image)
+        self.machines.append(vm)
+        return vm.up() if boot else vm.create()
+
+    def destroy_all(self) -> None:
+        """Destroy every machine even if some destroy fails; then report the failures."""
+        errors = []
+        for vm in self.machines:
+            try:
+                vm.destroy()
+            except Exception as error:
+                errors.append(f"{vm.name}: {error}")
+        self.machines.clear()
+        if errors:
+            raise RuntimeError("testbed teardown failed: " + "; ".join(errors))
+
+
+@pytest.fixture(scope="session")
+def testbed_image() -> Image:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    cleanup_stale(prefix=NAME_PREFIX)
+    return Image().ensure()
+
+
+@pytest.fixture
+def test_vm_factory(testbed_image: Image) -> Iterator[VMFactory]:
+    factory = VMFactory(testbed_image)
+    try:
+        yield factory
+    finally:
+        factory.destroy_all()
+
+
+@pytest.fixture
+def test_vm(test_vm_factory: VMFactory) -> TestVM:
+    return test_vm_factory()
+
+
+@pytest.fixture(scope="module")
+def module_vm(testbed_image: Image) -> Iterator[TestVM]:
+    factory = VMFactory(testbed_image)
+    try:
+        yield factory()
+    finally:
+        factory.destroy_all()
