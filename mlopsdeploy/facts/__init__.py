@@ -1,0 +1,1 @@
+"""pyinfra facts about the deployed app: read so that the deploy repairs instead of reinstalls."""

@@ -1,0 +1,105 @@
+"""Facts about the Python runtime on the host: its interpreter, and whether the venv is intact."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra.api import FactBase
+
+LOCK_NAME = "mlopsdeploy-lock.txt"
+STAMP_NAME = "mlopsdeploy-lock.sha256"
+
+# Run by the venv's own interpreter: every pinned distribution must be installed at its pinned
+# version with every file of its RECORD present. Existence checks only (no hashing) keep this
+# well under a second even with torch, and still catch a deleted or half-uninstalled package.
+_CHECK_VENV = f"""
+import importlib.metadata as md, pathlib, sys
+root = pathlib.Path(sys.prefix)
+stamp = root / {STAMP_NAME!r}
+print("stamp", stamp.read_text().strip() if stamp.is_file() else "none")
+lock = root / {LOCK_NAME!r}
+for line in (lock.read_text().split() if lock.is_file() else []):
+    name, _, version = line.partition("==")
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        print("broken", name, "missing")
+        continue
+    if dist.version != version:
+        print("broken", name, "version", dist.version)
+        continue
+    if any(not f.locate().exists() for f in dist.files or ()):
+        print("broken", name, "files")
+"""
+
+
+@dataclass(frozen=True)
+class VenvReport:
+    """``stamp``: hash of the lock the venv was built from (None: no usable venv).
+
+    ``broken``: distribution names that are missing, at the wrong version, or lost files.
+    """
+
+    stamp: str | None
+    broken: list[str] = field(default_factory=list)
+
+
+class VenvState(FactBase[VenvReport]):
+    """What the venv at ``venv`` was built from, and which of its packages are broken."""
+
+    def command(self, venv: str) -> str:
+        python = shlex.quote(f"{venv}/bin/python")
+        return (
+            f"if {python} -c 'pass' 2>/dev/null; then {python} -c {shlex.quote(_CHECK_VENV)}; "
+            "else echo stamp none; fi"
+        )
+
+    @staticmethod
+    def default() -> VenvReport:
+        return VenvReport(stamp=None)
+
+    def process(self, output: list[str]) -> VenvReport:
+        stamp: str | None = None
+        broken: list[str] = []
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            if kind == "stamp":
+                stamp = None if rest == "none" else rest
+            elif kind == "broken":
+                broken.append(rest.split()[0])
+        return VenvReport(stamp=stamp, broken=broken)
+
+
+class WheelhouseStamp(FactBase[str | None]):
+    """Lock hash of the wheelhouse already pushed to ``path`` (None: absent or half-pushed)."""
+
+    def command(self, path: str) -> str:
+        return f"cat {shlex.quote(path)}/{STAMP_NAME} 2>/dev/null || echo none"
+
+    def process(self, output: list[str]) -> str | None:
+        value = output[-1].strip()
+        return None if value == "none" else value
+
+
+@dataclass(frozen=True)
+class PythonTarget:
+    """The host interpreter a wheelhouse must be built for."""
+
+    version: str
+    machine: str
+    libc: str
+
+
+class TargetPython(FactBase[PythonTarget | None]):
+    """``python3`` on the host: version (``3.11``), machine (``x86_64``) and glibc (``2.36``)."""
+
+    def command(self) -> str:
+        return (
+            "python3 -c 'import platform, sys; "
+            'print("%d.%d" % sys.version_info[:2], platform.machine(), platform.libc_ver()[1])\''
+        )
+
+    def process(self, output: list[str]) -> PythonTarget:
+        version, machine, libc = output[-1].split()
+        return PythonTarget(version=version, machine=machine, libc=libc)

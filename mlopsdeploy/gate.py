@@ -1,0 +1,122 @@
+"""Gate operations: a release may serve only after it answered the health probe correctly.
+
+With a release already serving, the new one first runs as a *candidate* (its own unit, loopback
+port, probed through the deploy's SSH connection) and ``current`` is switched only if it passes.
+Without one (a cold host) there is nothing to protect, so the release is started directly and
+verified; a failure there removes it again. Either way a refused release never stays current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyinfra import logger
+from pyinfra.api import FunctionCommand, Host, State, operation
+
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.errors import DeployError
+from mlopsdeploy.facts.release import Releases
+from mlopsdeploy.health import ProbeResult, forwarded_port, wait_healthy
+from mlopsdeploy.release import ReleaseBundle, swap_link
+from mlopsdeploy.service import CANDIDATE_UNIT, UNIT, journal_tail, systemctl
+
+
+@dataclass
+class GateRecord:
+    """Where gate callbacks leave their verdicts for the caller (pyinfra only keeps a bool)."""
+
+    failure: DeployError | None = None
+    probes: list[ProbeResult] = field(default_factory=list)
+
+
+def _refuse(target: Host, record: GateRecord, error: DeployError) -> bool:
+    record.failure = error
+    target.log_styled(str(error), fg="red", log_func=logger.error)
+    return False
+
+
+def check_candidate(
+    state: State,
+    host: Host,
+    cfg: HostConfig,
+    bundle: ReleaseBundle,
+    timeout: float,
+    record: GateRecord,
+) -> bool:
+    """Probe the candidate through an SSH port forward, then stop it whatever the verdict."""
+    transport = host.connector.client.get_transport()  # type: ignore[attr-defined]
+    try:
+        with forwarded_port(transport, cfg.probe_port) as port:
+            result = wait_healthy(f"http://127.0.0.1:{port}", bundle.canaries, timeout)
+        record.probes.append(result)
+        journal = [] if result.ok else journal_tail(host, cfg, CANDIDATE_UNIT)
+    finally:
+        host.run_shell_command(f"{systemctl(cfg.service_scope)} stop {CANDIDATE_UNIT}")
+    if result.ok:
+        return True
+    return _refuse(
+        host,
+        record,
+        DeployError(
+            cfg.name,
+            f"release {bundle.id} (model {bundle.model_version}) refused by the health gate: "
+            f"{result.cause}; the serving release was left untouched",
+            journal,
+        ),
+    )
+
+
+def check_serving(
+    state: State,
+    host: Host,
+    cfg: HostConfig,
+    bundle: ReleaseBundle,
+    timeout: float,
+    record: GateRecord,
+) -> bool:
+    """Probe the public app port; on failure put the previous release back (or stop serving)."""
+    result = wait_healthy(cfg.url, bundle.canaries, timeout)
+    record.probes.append(result)
+    if result.ok:
+        return True
+    journal = journal_tail(host, cfg, UNIT)
+    index = host.get_fact(Releases, base=cfg.base_dir)
+    ctl = systemctl(cfg.service_scope)
+    base = cfg.base_dir
+    if index.previous and index.previous != bundle.id:
+        host.run_shell_command(
+            f"{swap_link(base, 'current', index.previous)} && {ctl} restart {UNIT}"
+        )
+        outcome = f"switched back to release {index.previous}"
+    else:
+        host.run_shell_command(f"{ctl} stop {UNIT}; rm -f {base}/current")
+        outcome = "no earlier release to serve, so the service was stopped"
+    return _refuse(
+        host,
+        record,
+        DeployError(
+            cfg.name,
+            f"release {bundle.id} failed on {cfg.url}: {result.cause}; {outcome}",
+            journal,
+        ),
+    )
+
+
+@operation(is_idempotent=False)
+def candidate_gated(cfg: HostConfig, bundle: ReleaseBundle, timeout: float, record: GateRecord):
+    """Start ``bundle`` as the candidate unit and probe it; fails the deploy if it is unhealthy.
+
+    + cfg: the host's configuration
+    + bundle: the staged release to gate
+    + timeout: seconds the candidate gets to become healthy
+    + record: receives the verdict
+    """
+    yield swap_link(cfg.base_dir, "candidate", bundle.id)
+    yield f"{systemctl(cfg.service_scope)} restart {CANDIDATE_UNIT}"
+    yield FunctionCommand(check_candidate, (cfg, bundle, timeout, record), {})
+
+
+@operation(is_idempotent=False)
+def serving_verified(cfg: HostConfig, bundle: ReleaseBundle, timeout: float, record: GateRecord):
+    """Probe the app port after a (re)start; reverts to the previous release if it fails."""
+    yield FunctionCommand(check_serving, (cfg, bundle, timeout, record), {})
