@@ -113,9 +113,9 @@ def _first_rung(
     if diagnosis.login == LoginKey.DEFAULT:
         return Rung.REDEPLOY
     service = diagnosis.service
-    if service is None:
-        return Decision(Verdict.WAIT, diagnosis.error or "service state unknown", backoff=True)
-    if service.missing:
+    if service is None or service.missing:
+        # No unit, or no service manager to ask (e.g. user@UID.service killed): only a deploy
+        # puts both back, and it is idempotent when they turn out to be fine.
         return Rung.REDEPLOY
     if service.stopped_process or service.down:
         return Rung.RESTART

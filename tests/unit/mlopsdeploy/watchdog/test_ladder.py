@@ -83,9 +83,11 @@ def test_a_single_failed_probe_of_a_running_service_is_confirmed_first() -> None
     assert verdict(logged_in(), BASE).rung == Rung.RESTART
 
 
-def test_missing_unit_or_lost_own_key_is_a_redeploy() -> None:
+def test_missing_unit_unknown_state_or_lost_own_key_is_a_redeploy() -> None:
     missing = ServiceState("not-found", "inactive", "dead")
     assert verdict(logged_in(missing)).rung == Rung.REDEPLOY
+    no_user_manager = logged_in(None, error="command exited 1: Failed to connect to bus")
+    assert verdict(no_user_manager).rung == Rung.REDEPLOY
     home_wiped = logged_in(None, login=LoginKey.DEFAULT)
     assert verdict(home_wiped).rung == Rung.REDEPLOY
 

@@ -1,0 +1,114 @@
+"""Diagnose a host from outside over one SSH connection, and run a command as its owner.
+
+One paramiko Transport answers every question in order - TCP and banner, the host key against the
+project known_hosts, our key then the default key, and (logged in with our key) the unit's state
+- so a diagnosis costs one connection and a couple of seconds at most. Authenticating against a
+host whose key changed is safe: a public-key signature is bound to that one session and reveals
+nothing secret; it is what tells a re-imaged VM (default key accepted) from an impostor.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import paramiko
+
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.service import UNIT, systemctl
+from mlopsdeploy.ssh_access import known_hosts_entry
+from mlopsdeploy.watchdog.diagnosis import Diagnosis, HostKey, LoginKey
+from mlopsdeploy.watchdog.unit_state import UnitProcess
+
+
+class RemoteError(RuntimeError):
+    """A command on the host could not be run or failed; the message says which and why."""
+
+
+def diagnose(cfg: HostConfig, timeout_s: float = 5.0) -> Diagnosis:
+    try:
+        transport = _connect(cfg, timeout_s)
+    except RemoteError as exc:
+        return Diagnosis(ssh_banner=None, error=str(exc))
+    try:
+        host_key = _compare_host_key(cfg, transport.get_remote_server_key())
+        login = _log_in(transport, cfg)
+        banner = transport.remote_version
+        if login != LoginKey.OWN:
+            return Diagnosis(banner, host_key, login)
+        fact = UnitProcess()
+        try:
+            lines = _exec(transport, fact.command(UNIT, systemctl(cfg.service_scope)), timeout_s)
+        except RemoteError as exc:
+            return Diagnosis(banner, host_key, login, error=str(exc))
+        return Diagnosis(banner, host_key, login, fact.process(lines))
+    finally:
+        transport.close()
+
+
+def run_as_owner(cfg: HostConfig, command: str, timeout_s: float) -> list[str]:
+    """Run `command` logged in with the user's own key (host key checked); its stdout lines."""
+    transport = _connect(cfg, timeout_s)
+    try:
+        if _compare_host_key(cfg, transport.get_remote_server_key()) == HostKey.CHANGED:
+            raise RemoteError("host key changed; not running commands on it")
+        if not _try_key(transport, cfg.user, cfg.own_key):
+            raise RemoteError(f"{cfg.own_key} is not accepted")
+        return _exec(transport, command, timeout_s)
+    finally:
+        transport.close()
+
+
+def _connect(cfg: HostConfig, timeout_s: float) -> paramiko.Transport:
+    try:
+        sock = socket.create_connection((cfg.address, cfg.ssh_port), timeout=timeout_s)
+    except OSError as exc:
+        raise RemoteError(f"{cfg.address}:{cfg.ssh_port}: {exc.strerror or exc}") from exc
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = timeout_s
+    try:
+        transport.start_client(timeout=timeout_s)
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        transport.close()
+        raise RemoteError(f"no SSH banner from {cfg.address}:{cfg.ssh_port}: {exc}") from exc
+    return transport
+
+
+def _compare_host_key(cfg: HostConfig, key: paramiko.PKey) -> HostKey:
+    known = paramiko.HostKeys()
+    if cfg.known_hosts.exists():
+        known.load(str(cfg.known_hosts))
+    recorded = known.lookup(known_hosts_entry(cfg))
+    if recorded is None:
+        return HostKey.UNRECORDED
+    return HostKey.RECORDED if recorded.get(key.get_name()) == key else HostKey.CHANGED
+
+
+def _log_in(transport: paramiko.Transport, cfg: HostConfig) -> LoginKey:
+    if _try_key(transport, cfg.user, cfg.own_key):
+        return LoginKey.OWN
+    if cfg.default_key is not None and _try_key(transport, cfg.user, cfg.default_key):
+        return LoginKey.DEFAULT
+    return LoginKey.NONE
+
+
+def _try_key(transport: paramiko.Transport, user: str, key_path: Path) -> bool:
+    try:
+        transport.auth_publickey(user, paramiko.PKey.from_path(key_path))
+    except paramiko.AuthenticationException:
+        return False
+    return transport.is_authenticated()
+
+
+def _exec(transport: paramiko.Transport, command: str, timeout_s: float) -> list[str]:
+    try:
+        channel = transport.open_session(timeout=timeout_s)
+        channel.settimeout(timeout_s)
+        channel.exec_command(command)
+        out = channel.makefile("r").read().decode(errors="replace")
+        status = channel.recv_exit_status()
+    except (paramiko.SSHException, OSError) as exc:
+        raise RemoteError(f"command failed to run: {type(exc).__name__}: {exc}") from exc
+    if status != 0:
+        raise RemoteError(f"command exited {status}: {out.strip()[-200:]}")
+    return out.splitlines()

@@ -1,0 +1,49 @@
+"""The UnitProcess fact: systemctl show + ps output → ServiceState."""
+
+from __future__ import annotations
+
+from mlopsdeploy.watchdog.unit_state import UnitProcess
+
+
+def test_running_service_with_its_process() -> None:
+    state = UnitProcess().process(
+        [
+            "LoadState=loaded",
+            "ActiveState=active",
+            "SubState=running",
+            "MainPID=812",
+            "process Ssl 45",
+        ]
+    )
+    assert (state.main_pid, state.process_state, state.process_age_s) == (812, "S", 45.0)
+    assert not (state.restarting or state.down or state.missing or state.stopped_process)
+
+
+def test_sigstopped_process_shows_state_t() -> None:
+    state = UnitProcess().process(
+        ["LoadState=loaded", "ActiveState=active", "SubState=running", "MainPID=9", "process Tl 3"]
+    )
+    assert state.stopped_process
+
+
+def test_crashed_service_waiting_for_its_restart() -> None:
+    state = UnitProcess().process(
+        ["LoadState=loaded", "ActiveState=activating", "SubState=auto-restart", "MainPID=0"]
+    )
+    assert state.restarting and not state.down
+    assert state.process_age_s is None
+
+
+def test_stopped_and_missing_units() -> None:
+    stopped = UnitProcess().process(["LoadState=loaded", "ActiveState=inactive", "SubState=dead"])
+    assert stopped.down
+    missing = UnitProcess().process(
+        ["LoadState=not-found", "ActiveState=inactive", "SubState=dead"]
+    )
+    assert missing.missing
+
+
+def test_command_asks_the_given_manager_and_quotes_the_unit() -> None:
+    command = UnitProcess().command("my app.service", "systemctl --user")
+    assert "systemctl --user show 'my app.service' -p LoadState" in command
+    assert "ps -o stat=,etimes=" in command
