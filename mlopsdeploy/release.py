@@ -178,10 +178,9 @@ def releases_pruned(base: str, keep: int):
     + keep: how many releases to keep (>= 2, so rollback has a target)
     """
     index = host.get_fact(Releases, base=base)
-    excess = [
-        rid
-        for rid in index.ids[: max(0, len(index.ids) - keep)]
-        if rid not in (index.current, index.previous)
-    ]
+    protected = {rid for rid in (index.current, index.previous) if rid}
+    others = [rid for rid in index.ids if rid not in protected]
+    room = max(0, keep - len(protected))
+    excess = others[: max(0, len(others) - room)]
     if excess:
         yield "rm -rf " + " ".join(shlex.quote(release_path(base, rid)) for rid in excess)
