@@ -1,4 +1,4 @@
-"""Fixtures shared by every test layer."""
+"""Fixtures shared by every test layer: where the offline model lives, and the testbed plugin."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["mlopsdeploy.testbed.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
