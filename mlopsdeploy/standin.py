@@ -1,0 +1,474 @@
+"""A loopback stand-in for the Hugging Face Inference API that tests can switch into failure modes.
+
+No machine here reaches the Hub, so the app's API product is tested against this server instead.
+It speaks the part of the protocol `huggingface_hub.InferenceClient` (2.4) uses when given a URL:
+
+- ``POST <url>/v1/chat/completions``: OpenAI-style chat completion, SSE chunks when ``"stream"``;
+- ``POST <url>``: text generation (``{"inputs", "parameters", "stream"}``), TGI-style SSE when
+  streaming;
+
+with ``Authorization: Bearer <token>`` checked when a token is configured. Its modes:
+
+- ``ok``: answers (deterministically: the reply quotes the prompt, so a test sees it round-trip);
+- ``overloaded``: 503 ``{"error": ..., "error_type": "overloaded"}``;
+- ``slow``: holds each request ``slow_seconds`` (longer than a client timeout) before answering;
+- ``unauthorized``: 401 whatever the token (a revoked token);
+- ``down``: the listening socket is closed, so connections are refused.
+
+Switch a mode with ``StandIn.mode = ...`` in-process, or ``POST /_standin/mode {"mode": ...}`` from
+another process. In ``down`` the API port is closed, including its control route; start the server
+with a ``control_port`` to keep a control listener that survives ``down``.
+
+Example::
+
+    with StandIn(token=token) as standin:
+        client = InferenceClient(standin.url, token=token)
+        standin.mode = "overloaded"
+
+CLI (the token comes from ``STANDIN_TOKEN`` or ``--token-file``, never from argv)::
+
+    STANDIN_TOKEN=... python -m mlopsdeploy.standin --host 127.0.0.1 --port 8088 --control-port 8089
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hmac
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Literal, cast, get_args
+
+Mode = Literal["ok", "overloaded", "slow", "unauthorized", "down"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+CHAT_PATH = "/v1/chat/completions"
+CONTROL_PATH = "/_standin/mode"
+MODEL_NAME = "mlopsdeploy/standin"
+
+
+def reply_for(prompt: str, max_tokens: int | None) -> list[str]:
+    """The reply as tokens (words with their leading space), at most `max_tokens` of them.
+
+    It quotes the prompt so that a test can tell the answer was made for its request.
+    """
+    words = f"Stand-in answer to: {' '.join(prompt.split())}".split(" ")
+    tokens = [words[0]] + [f" {word}" for word in words[1:]]
+    return tokens if max_tokens is None else tokens[: max(max_tokens, 1)]
+
+
+def last_user_message(messages: Any) -> str:
+    """The text of the last user message of an OpenAI-style `messages` list ("" when absent)."""
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return " ".join(
+                    part.get("text", "")
+                    for part in content
+                    if isinstance(part, dict) and isinstance(part.get("text"), str)
+                )
+    return ""
+
+
+class _Server(ThreadingHTTPServer):
+    """A threaded HTTP server that remembers its open connections so `down` can cut them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], standin: StandIn, *, control_only: bool) -> None:
+        self.standin = standin
+        self.control_only = control_only
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that left (timed out, or cut by `down`); report anything else."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def cut_connections(self) -> None:
+        """Abort every open connection, as a crashed server would."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request. HTTP/1.0: every response closes its connection, so `down` is immediate."""
+
+    server: _Server
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: test output belongs to the test."""
+
+    def do_GET(self) -> None:
+        if self.path == CONTROL_PATH:
+            self._send_json(200, {"mode": self.server.standin.mode})
+        else:
+            self._send_json(404, {"error": f"no route GET {self.path}"})
+
+    def do_POST(self) -> None:
+        body = self._read_json()
+        if self.path == CONTROL_PATH:
+            self._set_mode(body)
+            return
+        if self.server.control_only or self.path not in (CHAT_PATH, "/"):
+            self._send_json(404, {"error": f"no route POST {self.path}"})
+            return
+        self.server.standin.count_request()
+        if not self._fail_by_mode():
+            if self.path == CHAT_PATH:
+                self._chat_completion(body)
+            else:
+                self._text_generation(body)
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+
+    def _set_mode(self, body: Any) -> None:
+        mode = body.get("mode") if isinstance(body, dict) else None
+        if mode not in MODES:
+            self._send_json(400, {"error": f"mode must be one of {', '.join(MODES)}"})
+            return
+        self._send_json(200, {"mode": mode})
+        self.server.standin.mode = mode
+
+    def _fail_by_mode(self) -> bool:
+        """Answer as the current mode demands; True when that answer was a failure."""
+        standin = self.server.standin
+        mode = standin.mode
+        if mode == "unauthorized" or not standin.authorized(self.headers.get("Authorization")):
+            self._send_json(401, {"error": "Invalid credentials in Authorization header"})
+            return True
+        if mode == "overloaded":
+            self._send_json(503, {"error": "Model is overloaded", "error_type": "overloaded"})
+            return True
+        if mode == "slow":
+            standin.hold()
+        return False
+
+    def _chat_completion(self, body: Any) -> None:
+        request = body if isinstance(body, dict) else {}
+        tokens = reply_for(last_user_message(request.get("messages")), request.get("max_tokens"))
+        created = int(time.time())
+        base = {"id": "standin", "created": created, "model": MODEL_NAME, "system_fingerprint": ""}
+        if request.get("stream"):
+            chunks = (
+                {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": token},
+                            "finish_reason": "stop" if last else None,
+                            "logprobs": None,
+                        }
+                    ],
+                }
+                for token, last in _with_last(tokens)
+            )
+            self._send_events(chunks, done_marker=True)
+            return
+        self._send_json(
+            200,
+            {
+                **base,
+                "object": "chat.completion",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(tokens)},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": 0,
+                    "completion_tokens": len(tokens),
+                    "total_tokens": len(tokens),
+                },
+            },
+        )
+
+    def _text_generation(self, body: Any) -> None:
+        request = body if isinstance(body, dict) else {}
+        inputs = request.get("inputs")
+        parameters = request.get("parameters")
+        parameters = parameters if isinstance(parameters, dict) else {}
+        tokens = reply_for(
+            inputs if isinstance(inputs, str) else "", parameters.get("max_new_tokens")
+        )
+        text = "".join(tokens)
+        if request.get("stream"):
+            events = (
+                {
+                    "index": index,
+                    "token": {"id": index, "text": token, "logprob": 0.0, "special": False},
+                    "generated_text": text if last else None,
+                    "details": (
+                        {"finish_reason": "length", "generated_tokens": len(tokens), "seed": None}
+                        if last
+                        else None
+                    ),
+                }
+                for index, (token, last) in enumerate(_with_last(tokens))
+            )
+            self._send_events(events, done_marker=False)
+            return
+        answer: dict[str, Any] = {"generated_text": text}
+        if parameters.get("details"):
+            answer["details"] = {
+                "finish_reason": "length",
+                "generated_tokens": len(tokens),
+                "seed": None,
+                "prefill": [],
+                "tokens": [
+                    {"id": index, "text": token, "logprob": 0.0, "special": False}
+                    for index, token in enumerate(tokens)
+                ],
+            }
+        self._send_json(200, [answer])
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_events(self, events: Iterator[dict[str, Any]], *, done_marker: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        for event in events:
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        if done_marker:
+            self.wfile.write(b"data: [DONE]\n\n")
+
+
+def _with_last(items: list[str]) -> Iterator[tuple[str, bool]]:
+    for index, item in enumerate(items):
+        yield item, index == len(items) - 1
+
+
+class StandIn:
+    """The stand-in server: a context manager serving on `host`:`port` (0 picks a free port).
+
+    + token: the bearer token clients must send; None accepts any request.
+    + slow_seconds: how long `slow` holds a request; keep it above the client's timeout.
+    + control_port: also serve the control route on this port (loopback of `host`), which stays up
+      in `down` mode; None for no separate control listener.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        *,
+        slow_seconds: float = 30.0,
+        control_port: int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.slow_seconds = slow_seconds
+        self._token = token
+        self._mode: Mode = "ok"
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._api: tuple[_Server, threading.Thread] | None = None
+        self._control: tuple[_Server, threading.Thread] | None = None
+        self._control_port = control_port
+        self._requests = 0
+
+    def __repr__(self) -> str:
+        return f"StandIn(url={self.url!r}, mode={self._mode!r})"
+
+    @property
+    def url(self) -> str:
+        """Base URL to give InferenceClient (as `model` / `base_url`)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def control_url(self) -> str | None:
+        """URL of the control listener that survives `down`, when one was asked for."""
+        if self._control is None:
+            return None
+        return f"http://{self.host}:{self._control[0].server_address[1]}"
+
+    @property
+    def requests(self) -> int:
+        """How many API requests (chat or text generation) reached the stand-in, in any mode."""
+        return self._requests
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        with self._lock:
+            previous, self._mode = self._mode, cast(Mode, mode)
+            if mode == "down" and previous != "down":
+                self._stop_api()
+            elif mode != "down" and previous == "down" and not self._closing.is_set():
+                self._start_api()
+
+    def start(self) -> StandIn:
+        with self._lock:
+            if self._control_port is not None:
+                self._control = _serve(
+                    _Server((self.host, self._control_port), self, control_only=True)
+                )
+            if self._mode != "down":
+                self._start_api()
+        return self
+
+    def close(self) -> None:
+        """Stop both listeners and release requests held by `slow`."""
+        self._closing.set()
+        with self._lock:
+            self._stop_api()
+            if self._control is not None:
+                _stop(self._control)
+                self._control = None
+
+    def __enter__(self) -> StandIn:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def authorized(self, header: str | None) -> bool:
+        if self._token is None:
+            return True
+        expected = f"Bearer {self._token}".encode()
+        return hmac.compare_digest((header or "").encode(), expected)
+
+    def count_request(self) -> None:
+        with self._lock:
+            self._requests += 1
+
+    def hold(self) -> None:
+        """Keep a `slow` request waiting; returns early only when the stand-in closes."""
+        self._closing.wait(self.slow_seconds)
+
+    def _start_api(self) -> None:
+        self._api = _serve(_Server((self.host, self.port), self, control_only=False))
+        self.port = self._api[0].server_address[1]
+
+    def _stop_api(self) -> None:
+        if self._api is not None:
+            _stop(self._api)
+            self._api = None
+
+
+def _serve(server: _Server) -> tuple[_Server, threading.Thread]:
+    thread = threading.Thread(target=server.serve_forever, name="standin", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _stop(served: tuple[_Server, threading.Thread]) -> None:
+    server, thread = served
+    server.shutdown()
+    server.server_close()
+    server.cut_connections()
+    thread.join()
+
+
+def read_token(token_file: Path | None, environ: dict[str, str]) -> str | None:
+    """The token from `token_file` when given, else from STANDIN_TOKEN (never from argv)."""
+    if token_file is not None:
+        return token_file.read_text().strip() or None
+    return environ.get("STANDIN_TOKEN") or None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlopsdeploy.standin",
+        description="Serve a stand-in for the Hugging Face Inference API until SIGTERM/SIGINT. "
+        "The bearer token is read from $STANDIN_TOKEN or --token-file.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8088)
+    parser.add_argument(
+        "--control-port", type=int, default=None, help="listener that survives down"
+    )
+    parser.add_argument("--token-file", type=Path, default=None)
+    parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument("--slow-seconds", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    token = read_token(args.token_file, dict(os.environ))
+    if token is None:
+        parser.error("no token: set STANDIN_TOKEN or pass --token-file")
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    standin = StandIn(
+        args.host,
+        args.port,
+        token,
+        slow_seconds=args.slow_seconds,
+        control_port=args.control_port,
+    )
+    with standin:
+        standin.mode = args.mode
+        print(
+            f"standin listening url={standin.url} control_url={standin.control_url or ''}",
+            flush=True,
+        )
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
