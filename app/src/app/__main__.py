@@ -1,0 +1,48 @@
+"""`python -m app`: serve the app with uvicorn until SIGTERM or SIGINT.
+
+uvicorn turns either signal into a graceful shutdown (open requests finish, the model's worker
+stops) and the process exits 0, which is what a systemd unit expects of a clean stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import uvicorn
+
+from app.config import Settings, parse_settings
+from app.redaction import RedactingFilter
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def configure_logging(settings: Settings) -> None:
+    """One stderr handler for everything (uvicorn included), with the token masked."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    handler.addFilter(RedactingFilter(token))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_settings(argv, os.environ)
+    configure_logging(settings)
+    # Imported only now: gradio and transformers take seconds to import, and `--help` or a
+    # mistyped flag should answer at once.
+    from app.factory import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Building the service: the products, the JSON routes, the metrics and the UI in one ASGI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import gradio as gr
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.inference_api import InferenceApi
+from app.local_model import LocalModel
+from app.metrics import Metrics, MetricsMiddleware
+from app.routes import build_router
+from app.services import Services
+from app.ui import build_ui
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The ASGI app for `settings`; the model loads when the app starts (its lifespan)."""
+    metrics = Metrics()
+    model = LocalModel(
+        settings.model,
+        batch_max_size=settings.batch_max_size,
+        batch_wait=settings.batch_wait_ms / 1000,
+        on_batch=metrics.batch_size.observe,
+    )
+    api = InferenceApi(
+        settings.api_model,
+        settings.hf_token,
+        timeout=settings.api_timeout,
+        max_tokens=settings.api_max_tokens,
+    )
+    services = Services(settings, metrics, model, api)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await model.start()
+        readiness = await model.readiness()
+        metrics.ready.set(1 if readiness.ready else 0)
+        if readiness.ready:
+            logger.info("Ready: the canary sentences classify correctly")
+        else:
+            logger.error("Not ready: %s", readiness.reason)
+        try:
+            yield
+        finally:
+            await model.stop()
+
+    app = FastAPI(
+        title="mlopsdeploy app",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    # The JSON routes must exist before the UI is mounted at "/", which would otherwise take them.
+    app.include_router(build_router(services))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # show_error=False: the UI shows the app's own gr.Error messages, never raw exception texts.
+    return gr.mount_gradio_app(app, build_ui(services), path="/", ssr_mode=False, show_error=False)

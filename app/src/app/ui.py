@@ -1,0 +1,77 @@
+"""The Gradio UI: one tab per product, as the course's typical app has them.
+
+Failures are raised as `gr.Error` with the same messages the JSON API gives, so a person sees why
+(the API is overloaded, the token was rejected, ...) instead of a generic "Error".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import gradio as gr
+
+from app.inference_api import ApiError
+from app.local_model import ModelUnavailable
+from app.services import Services
+from app.validation import InputError, check_text
+
+EXAMPLES = ["I am so happy today!", "This is the worst day ever.", "I feel okay, I guess."]
+
+
+def build_ui(services: Services) -> gr.Blocks:
+    def failure(kind: str, problem: Exception) -> gr.Error:
+        """The message the user sees; no traceback printed: the app logged the cause already."""
+        services.count_error(kind)
+        return gr.Error(str(problem), print_exception=False)
+
+    async def classify(text: str) -> dict[str, float]:
+        try:
+            checked = check_text(text, "The text", services.limits)
+            [prediction] = await services.model.classify([checked])
+        except InputError as problem:
+            raise failure(problem.kind, problem) from None
+        except ModelUnavailable as problem:
+            raise failure("model_unavailable", problem) from None
+        services.metrics.labels.labels(prediction.label).inc()
+        return {prediction.label: prediction.score}
+
+    async def generate(prompt: str) -> AsyncIterator[str]:
+        try:
+            checked = check_text(prompt, "The prompt", services.limits) if prompt.strip() else None
+            async for text in services.api.stream(checked):
+                yield text
+        except (InputError, ApiError) as problem:
+            raise failure(problem.kind, problem) from None
+
+    with gr.Blocks(title="Sentiment and positive thoughts") as blocks:
+        gr.Markdown("# Sentiment and positive thoughts")
+        with gr.Tab("Analyze Sentiment (Local Model)"):
+            text = gr.Textbox(label="Text", lines=3, placeholder="Type a sentence…")
+            analyze = gr.Button("Analyze", variant="primary")
+            sentiment = gr.Label(label="Sentiment")
+            gr.Examples(EXAMPLES, inputs=text)
+            gr.on(
+                [analyze.click, text.submit],
+                classify,
+                inputs=text,
+                outputs=sentiment,
+                api_name="classify",
+                concurrency_limit=None,
+            )
+        with gr.Tab("Generate Positive Thought (API Model)"):
+            prompt = gr.Textbox(
+                label="Prompt (optional)",
+                lines=2,
+                placeholder="Leave empty for a positive thought, or ask anything.",
+            )
+            create = gr.Button("Generate", variant="primary")
+            answer = gr.Textbox(label="Answer", lines=5, interactive=False)
+            gr.on(
+                [create.click, prompt.submit],
+                generate,
+                inputs=prompt,
+                outputs=answer,
+                api_name="generate",
+                concurrency_limit=None,
+            )
+    return blocks
