@@ -1,0 +1,90 @@
+"""The fault catalogue: every way the resilience suite (and the watchdog's tests) break a host.
+
+    >>> from mlopsdeploy.faults import by_name
+    >>> fault = by_name("sigkill")
+    >>> fault.recovery.self_heal_seconds > 0   # systemd is expected to heal it alone
+    True
+
+`CATALOGUE` is ordered the way a suite sharing one deployed VM should run it: faults systemd
+heals first, then those the deploy repairs, then the ones that take the whole VM away.
+"""
+
+from __future__ import annotations
+
+from mlopsdeploy.faults.base import (
+    ApiSwitch,
+    AppPaths,
+    CommandFailed,
+    Fault,
+    FaultError,
+    Guest,
+    Machine,
+    NotApplicable,
+    Recovery,
+    Service,
+    Target,
+    WhileActive,
+)
+from mlopsdeploy.faults.files import CorruptVenv, DamageModel, FillDisk
+from mlopsdeploy.faults.machine import CutNetwork, Reboot, WipeHome, WipeVM
+from mlopsdeploy.faults.network import ApiOutage, TakePort
+from mlopsdeploy.faults.process import HangApp, KillApp, KillUser, StopService
+
+CATALOGUE: tuple[Fault, ...] = (
+    KillApp(),
+    HangApp(),
+    Reboot(),
+    ApiOutage("down"),
+    ApiOutage("slow"),
+    ApiOutage("unauthorized"),
+    ApiOutage("overloaded"),
+    StopService(),
+    KillUser(),
+    CorruptVenv(),
+    DamageModel(),
+    DamageModel(delete=True),
+    TakePort(),
+    FillDisk(),
+    CutNetwork(),
+    WipeHome(),
+    WipeVM(),
+)
+
+
+def by_name(name: str) -> Fault:
+    """The catalogue entry called `name`; KeyError lists the known names."""
+    for fault in CATALOGUE:
+        if fault.name == name:
+            return fault
+    raise KeyError(f"no fault {name!r}; known: {', '.join(f.name for f in CATALOGUE)}")
+
+
+__all__ = [
+    "CATALOGUE",
+    "ApiOutage",
+    "ApiSwitch",
+    "AppPaths",
+    "CommandFailed",
+    "CorruptVenv",
+    "CutNetwork",
+    "DamageModel",
+    "Fault",
+    "FaultError",
+    "FillDisk",
+    "Guest",
+    "HangApp",
+    "KillApp",
+    "KillUser",
+    "Machine",
+    "NotApplicable",
+    "Reboot",
+    "Recovery",
+    "Service",
+    "StopService",
+    "TakePort",
+    "Target",
+    "WhileActive",
+    "WipeHome",
+    "WipeVM",
+    "by_name",
+]

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlopsdeploy.faults import CommandFailed, HangApp, KillApp, KillUser, Service, StopService
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (T = stopped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_sigkill_kills_the_units_main_pid(
+    app_process: subprocess.Popen[bytes], local_guest: Any, make_target: Any
+) -> None:
+    KillApp().inject(make_target(local_guest(app_process.pid)))
+    assert app_process.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_sigstop_hangs_the_process_and_undo_resumes_it(
+    app_process: subprocess.Popen[bytes], local_guest: Any, make_target: Any
+) -> None:
+    target = make_target(local_guest(app_process.pid))
+    HangApp().inject(target)
+    assert _state(app_process.pid) == "T"
+    HangApp().undo(target)
+    assert _state(app_process.pid) in ("S", "R")
+
+
+def test_signal_fails_when_the_unit_has_no_main_process(local_guest: Any, make_target: Any) -> None:
+    with pytest.raises(CommandFailed):
+        KillApp().inject(make_target(local_guest(0)))
+
+
+def test_service_stop_uses_the_units_manager(guest: Any, make_target: Any) -> None:
+    StopService().inject(make_target(guest))
+    assert guest.commands[0].endswith("systemctl --user stop mlopsdeploy.service")
+    system = Service("app.service", 80, user_scope=False)
+    assert system.systemctl("stop", "app.service") == "sudo -n systemctl stop app.service"
+
+
+def test_kill_user_accepts_losing_its_own_session_only(guest: Any, make_target: Any) -> None:
+    guest.answers["pkill"] = 255
+    KillUser().inject(make_target(guest))
+    guest.answers["pkill"] = 1
+    with pytest.raises(CommandFailed):
+        KillUser().inject(make_target(guest))
