@@ -1,0 +1,267 @@
+"""One resilience experiment, Chaos Toolkit style: steady state → inject → recover → verify.
+
+The verdict always comes from probes of the real service (HTTP answers with labels, SSH logins,
+the deploy's own report), polled against deadlines. Recovery follows the fault's declared
+expectation: systemd first gets its chance to heal alone; otherwise the deploy is re-run the way
+a user would, with the recovery options the fault calls for. Usable outside pytest (the watchdog's
+tests inject the same faults).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from mlopsdeploy.faults import Fault, Recovery, Target, WhileActive
+from mlopsdeploy.resilience.probes import Answer, AppProbe, poll
+from mlopsdeploy.resilience.record import DeployRun, Record, RecoveryPath
+
+#: The prompt sent to the API product; the stand-in quotes it back in its answer.
+API_PROMPT = "resilience check"
+HOST_KEY_REFUSED = r"(?i)host key"
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """One deploy the experiment asks for.
+
+    + purpose: why it runs (recorded with the run)
+    + accept_new_host_key: trust a changed host key (the VM was re-imaged)
+    + release_tag: deploy a new release (same app and model, new id) named by this tag, so the
+      deploy has something to write; the same tag always means the same release
+    """
+
+    purpose: str
+    accept_new_host_key: bool = False
+    release_tag: str | None = None
+
+
+Deployer = Callable[[DeployRequest], DeployRun]
+
+
+@dataclass
+class Subject:
+    """A deployed host as experiments see it: where faults act, how to probe and redeploy it."""
+
+    target: Target
+    probe: AppProbe
+    deploy: Deployer
+    default_key_rejected: Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """+ recover: injection (or undo) to a correct answer; + api: for the API product's answer."""
+
+    recover: float = 300.0
+    api: float = 45.0
+
+
+def expected_path(recovery: Recovery) -> RecoveryPath:
+    """The path a fault's declared recovery predicts."""
+    active = recovery.while_active
+    if active is not None and active.local_serves and not recovery.redeploy:
+        return RecoveryPath.NOT_NEEDED
+    if recovery.self_heal_seconds > 0:
+        return RecoveryPath.SELF_HEALED
+    return RecoveryPath.REDEPLOY
+
+
+def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadlines()) -> Record:
+    """Inject `fault` into a steady `subject`, let it recover, verify, and return the record.
+
+    Raises NotApplicable before touching anything when the target lacks what the fault needs.
+    Never leaves the fault in place: `undo` runs on every path.
+    """
+    fault.check_applicable(subject.target)
+    record = Record(
+        fault=fault.name,
+        target=subject.target.name,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        expected_path=expected_path(fault.recovery),
+    )
+    steady = subject.probe.correct()
+    if not steady.ok:
+        record.error = f"steady state not met before injection: {steady.cause}"
+        return record
+    recovery = fault.recovery
+    active = recovery.while_active
+    tag = f"{fault.name}-{uuid.uuid4().hex[:8]}" if active and active.new_release else None
+    undone = False
+    try:
+        start = time.monotonic()
+        fault.inject(subject.target)
+        record.inject_seconds = round(time.monotonic() - start, 3)
+        if active is not None:
+            _while_active(subject, active, tag, record)
+            fault.undo(subject.target)
+            undone = True
+            start = time.monotonic()
+        answer = _recover(subject, recovery, tag, start, deadlines, record)
+        if answer.ok:
+            record.seconds_to_recover = round(time.monotonic() - start, 3)
+            record.model_version = answer.model_version
+            _verify(subject, tag, deadlines, record)
+        else:
+            record.error = f"no correct answer within {deadlines.recover:g}s: {answer.cause}"
+    except Exception as error:
+        record.error = f"{type(error).__name__}: {error}"
+    finally:
+        if not undone:
+            try:
+                fault.undo(subject.target)
+            except Exception as error:
+                record.error = record.error or f"undo failed: {error}"
+    return record
+
+
+def restore_steady_state(
+    subject: Subject, faults: tuple[Fault, ...], seconds: float = 120.0
+) -> None:
+    """Bring a host that an earlier experiment left broken back to a correct answer.
+
+    Lifts every fault that can be lifted, then redeploys (accepting a changed host key: the
+    only way it changed here is a wipe by an earlier experiment). Raises RuntimeError if the
+    host still does not answer correctly.
+    """
+    if subject.probe.correct().ok:
+        return
+    for fault in faults:
+        if fault.not_applicable(subject.target) is None:
+            with contextlib.suppress(Exception):
+                fault.undo(subject.target)
+    run = subject.deploy(DeployRequest("restore steady state", accept_new_host_key=True))
+    answer = poll(subject.probe.correct, seconds)
+    if not answer.ok:
+        raise RuntimeError(
+            f"{subject.target.name} does not recover its steady state: {answer.cause}"
+            f" (restoring deploy: {run.error or 'ok'})"
+        )
+
+
+def _deploy(subject: Subject, request: DeployRequest, record: Record) -> DeployRun:
+    run = subject.deploy(request)
+    record.deploys.append(run)
+    return run
+
+
+def _while_active(subject: Subject, active: WhileActive, tag: str | None, record: Record) -> None:
+    """Check what must hold while the fault stays: local product, API error, deploy refusal."""
+    if active.local_serves:
+        answer = subject.probe.correct()
+        record.check("local product serves while the fault lasts", answer.ok, answer.cause or "")
+    if active.api_error is not None:
+        response = subject.probe.generate(API_PROMPT, timeout=60.0)
+        record.check(
+            f"API product fails clearly ({active.api_error})",
+            *_api_error(response, active.api_error),
+        )
+    if active.deploy_error is not None:
+        run = _deploy(
+            subject, DeployRequest("refused while the fault lasts", release_tag=tag), record
+        )
+        refused = not run.ok and re.search(active.deploy_error, run.error or "") is not None
+        record.check("deploy refused with a clear error", refused, run.error or "deploy succeeded")
+        if active.local_serves:
+            answer = subject.probe.correct()
+            record.check(
+                "old release still serving after the refusal", answer.ok, answer.cause or ""
+            )
+
+
+def _api_error(response: httpx.Response | str, kind: str) -> tuple[bool, str]:
+    if isinstance(response, str):
+        return False, f"no HTTP answer: {response}"
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    ok = (
+        response.status_code in (502, 503, 504)
+        and isinstance(body, dict)
+        and body.get("error") == kind
+        and bool(body.get("detail"))
+    )
+    return ok, f"{response.status_code} {response.text[:200]}"
+
+
+def _recover(
+    subject: Subject,
+    recovery: Recovery,
+    tag: str | None,
+    start: float,
+    deadlines: Deadlines,
+    record: Record,
+) -> Answer:
+    """Give systemd its window, then redeploy if the fault calls for it; set the path taken."""
+
+    def outage(_: Answer) -> None:
+        record.outage_seen = True
+
+    deadline = start + deadlines.recover
+    answer = subject.probe.correct()
+    if not answer.ok:
+        outage(answer)
+    if not answer.ok and recovery.self_heal_seconds > 0:
+        window = min(recovery.self_heal_seconds, deadline - time.monotonic())
+        answer = poll(subject.probe.correct, window, on_failure=outage)
+    if answer.ok and not (recovery.redeploy and tag):
+        record.recovery_path = (
+            RecoveryPath.SELF_HEALED if record.outage_seen else RecoveryPath.NOT_NEEDED
+        )
+        return answer
+    if not recovery.redeploy:
+        return answer
+    if recovery.accept_new_host_key:
+        refused = _deploy(subject, DeployRequest("refused: changed host key"), record)
+        record.check(
+            "changed host key refused without the recovery option",
+            not refused.ok and re.search(HOST_KEY_REFUSED, refused.error or "") is not None,
+            refused.error or "deploy succeeded",
+        )
+    request = DeployRequest("recover", recovery.accept_new_host_key, release_tag=tag)
+    run = _deploy(subject, request, record)
+    if not run.ok:
+        return Answer(f"recovery deploy failed: {run.error}")
+    answer = poll(subject.probe.correct, deadline - time.monotonic(), on_failure=outage)
+    if answer.ok:
+        record.recovery_path = RecoveryPath.REDEPLOY
+    return answer
+
+
+def _verify(subject: Subject, tag: str | None, deadlines: Deadlines, record: Record) -> None:
+    """After recovery: labels, the API product, SSH lockdown, and a deploy with nothing to do."""
+    record.check(
+        "readyz 200 and every probe sentence labelled right",
+        True,
+        f"{len(subject.probe.sentences)} sentences",
+    )
+    api = poll(lambda: _api_answers(subject.probe), deadlines.api, interval=0.5)
+    record.check("API product answers", api.ok, api.cause or "")
+    record.check("shared default key rejected", subject.default_key_rejected())
+    again = _deploy(subject, DeployRequest("idempotence", release_tag=tag), record)
+    record.check(
+        "a further deploy changes nothing",
+        again.ok and not again.changed,
+        again.error or ", ".join(again.changed),
+    )
+    if tag is not None:
+        back = _deploy(subject, DeployRequest("restore the usual release"), record)
+        record.check("the usual release deploys again", back.ok, back.error or "")
+
+
+def _api_answers(probe: AppProbe) -> Answer:
+    response = probe.generate(API_PROMPT, timeout=30.0)
+    if isinstance(response, str):
+        return Answer(response)
+    if response.status_code != 200:
+        return Answer(f"/api/generate answered {response.status_code}: {response.text[:200]}")
+    text = response.json().get("text", "")
+    return Answer(None if API_PROMPT in text else f"answer does not quote the prompt: {text!r}")

@@ -1,0 +1,172 @@
+"""Adapters from what the project already has to what experiments need.
+
+The deploy library (`mlopsdeploy.runner.deploy`) becomes a Deployer, an SSH login with the
+user's own key becomes the faults' Guest shell, the Inference API stand-in becomes an ApiSwitch;
+`deployed_subject` puts them together for one host, test VM or real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from mlopsdeploy import runtime, service
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.faults import ApiSwitch, AppPaths, CommandFailed, Machine, Service, Target
+from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest
+from mlopsdeploy.resilience.experiment import DeployRequest, Subject
+from mlopsdeploy.resilience.probes import AppProbe
+from mlopsdeploy.resilience.record import DeployRun
+from mlopsdeploy.runner import DeployOptions, deploy
+from mlopsdeploy.ssh_access import key_logs_in
+from mlopsdeploy.standin import CONTROL_PATH, StandIn
+from mlopsdeploy.testbed.ssh import ssh_argv
+
+
+class SshGuest:
+    """The faults' shell on a host: OpenSSH as the deploy user with the own key.
+
+    Host keys are checked against the deploy's own known_hosts file (the deploy records them),
+    so a fault never trusts a host the deploy would not.
+    """
+
+    def __init__(self, cfg: HostConfig, timeout: float = 120.0) -> None:
+        self.cfg = cfg
+        self.timeout = timeout
+
+    def sh(self, command: str) -> str:
+        cfg = self.cfg
+        argv = ssh_argv(cfg.address, cfg.user, cfg.own_key, cfg.known_hosts, cfg.ssh_port, command)
+        result = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise CommandFailed(command, result.returncode, result.stderr + result.stdout)
+        return result.stdout
+
+
+class StandInSwitch:
+    """Switches a stand-in running in this process."""
+
+    def __init__(self, standin: StandIn) -> None:
+        self.standin = standin
+
+    def set_mode(self, mode: str) -> None:
+        self.standin.mode = mode
+
+
+class HttpStandInSwitch:
+    """Switches a stand-in running in another process through its control listener."""
+
+    def __init__(self, control_url: str) -> None:
+        self.control_url = control_url
+
+    def set_mode(self, mode: str) -> None:
+        httpx.post(
+            self.control_url + CONTROL_PATH, json={"mode": mode}, timeout=5
+        ).raise_for_status()
+
+
+class LibraryDeployer:
+    """Runs the deploy through the library API — the code path of `pyinfra inventory.py
+    deploys/main.py` — and reports it as a DeployRun.
+
+    + model_dir: the model every usual deploy ships
+    + scratch: where tagged release variants are made (a copy of the model whose manifest
+      carries the tag: same weights, new release id)
+    """
+
+    def __init__(self, cfg: HostConfig, model_dir: Path, scratch: Path) -> None:
+        self.cfg = cfg
+        self.model_dir = model_dir
+        self.scratch = scratch
+
+    def __call__(self, request: DeployRequest) -> DeployRun:
+        model_dir = (
+            self.model_dir if request.release_tag is None else self._variant(request.release_tag)
+        )
+        options = DeployOptions(
+            model_dir=model_dir, accept_new_host_key=request.accept_new_host_key
+        )
+        start = time.monotonic()
+        try:
+            result = deploy([self.cfg], options).hosts[0]
+        except Exception as error:
+            seconds = round(time.monotonic() - start, 3)
+            return DeployRun(
+                request.purpose, False, seconds, error=f"{type(error).__name__}: {error}"
+            )
+        return DeployRun(
+            purpose=request.purpose,
+            ok=result.ok,
+            seconds=round(time.monotonic() - start, 3),
+            changed=result.changed,
+            timings=result.timings,
+            error=None if result.error is None else str(result.error),
+        )
+
+    def _variant(self, tag: str) -> Path:
+        """The model dir for release `tag`: hard links to the weights, a manifest with the tag."""
+        out = self.scratch / tag
+        if not out.is_dir():
+            shutil.copytree(self.model_dir, out, copy_function=_link_or_copy)
+            manifest = read_manifest(self.model_dir)
+            manifest["release_tag"] = tag
+            (out / MANIFEST_NAME).unlink()
+            (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return out
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def deployed_target(cfg: HostConfig, machine: Machine | None, api: ApiSwitch | None) -> Target:
+    """Where faults act on `cfg`'s host, in the deploy's layout."""
+    return Target(
+        name=cfg.name,
+        guest=SshGuest(cfg),
+        service=Service(service.UNIT, cfg.app_port, user_scope=cfg.service_scope == "user"),
+        paths=AppPaths(
+            root=cfg.base_dir,
+            venv=runtime.venv_path(cfg),
+            model_dir=f"{cfg.base_dir}/current/model",
+        ),
+        machine=machine,
+        api=api,
+    )
+
+
+def deployed_subject(
+    cfg: HostConfig,
+    model_dir: Path,
+    scratch: Path,
+    machine: Machine | None = None,
+    api: ApiSwitch | None = None,
+) -> Subject:
+    """An experiment subject for the host `cfg` describes (deployed or about to be)."""
+    default_key = cfg.default_key
+
+    def default_key_rejected() -> bool:
+        return default_key is not None and not key_logs_in(cfg, default_key)
+
+    return Subject(
+        target=deployed_target(cfg, machine, api),
+        probe=AppProbe(cfg.url),
+        deploy=LibraryDeployer(cfg, model_dir, scratch),
+        default_key_rejected=default_key_rejected,
+    )

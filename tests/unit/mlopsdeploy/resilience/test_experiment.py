@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlopsdeploy.faults import NotApplicable, Recovery, WhileActive
+from mlopsdeploy.resilience.experiment import (
+    Deadlines,
+    DeployRequest,
+    restore_steady_state,
+    run_experiment,
+)
+from mlopsdeploy.resilience.record import RecoveryPath
+
+FAST = Deadlines(recover=5.0, api=2.0)
+
+
+def _failed(record: Any) -> list[str]:
+    return [f"{c.name}: {c.detail}" for c in record.checks if not c.ok]
+
+
+def test_systemd_healing_alone_is_recorded_as_self_healed(world: Any) -> None:
+    fault = world.fault(Recovery(self_heal_seconds=5), heal_after=3)
+    record = run_experiment(fault, world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert record.recovery_path is RecoveryPath.SELF_HEALED is record.expected_path
+    assert record.outage_seen and record.seconds_to_recover is not None
+    assert world.deployer.purposes == ["idempotence"]
+    assert fault.undone == 1
+
+
+def test_a_fault_systemd_cannot_heal_is_redeployed(world: Any) -> None:
+    record = run_experiment(world.fault(), world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert record.recovery_path is RecoveryPath.REDEPLOY
+    assert world.deployer.purposes == ["recover", "idempotence"]
+    assert record.recovery_deploy is not None and record.recovery_deploy.changed == ["App service"]
+
+
+def test_a_wiped_vm_is_refused_without_the_option_then_recovered_with_it(world: Any) -> None:
+    accepted: list[bool] = []
+
+    def refuse(request: DeployRequest) -> str | None:
+        accepted.append(request.accept_new_host_key)
+        return None if any(accepted) else "host key changed"
+
+    world.deployer.refuse = refuse
+    fault = world.fault(Recovery(accept_new_host_key=True))
+    record = run_experiment(fault, world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert world.deployer.purposes == ["refused: changed host key", "recover", "idempotence"]
+    assert world.deployer.requests[1].accept_new_host_key
+
+
+def test_a_failing_recovery_is_not_verified_and_still_undone(world: Any) -> None:
+    world.deployer.refuse = lambda r: "disk on fire"
+    fault = world.fault()
+    record = run_experiment(fault, world.subject, FAST)
+    assert not record.verified
+    assert record.recovery_path is RecoveryPath.NOT_RECOVERED
+    assert record.error is not None and "disk on fire" in record.error
+    assert fault.undone == 1
+
+
+def test_deploy_refused_while_disk_is_full_then_succeeds_after_freeing_it(world: Any) -> None:
+    active = WhileActive(deploy_error="(?i)disk space", new_release=True, local_serves=True)
+    fault = world.fault(Recovery(while_active=active), down=False)
+    world.deployer.refuse = lambda r: "not enough disk space" if fault.undone == 0 else None
+    record = run_experiment(fault, world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert record.recovery_path is RecoveryPath.REDEPLOY
+    assert world.deployer.purposes == [
+        "refused while the fault lasts",
+        "recover",
+        "idempotence",
+        "restore the usual release",
+    ]
+    tags = [request.release_tag for request in world.deployer.requests]
+    assert tags[0] is not None and tags[:3] == [tags[0]] * 3 and tags[3] is None
+    assert not record.outage_seen
+
+
+def test_an_unclear_refusal_fails_its_check(world: Any) -> None:
+    active = WhileActive(deploy_error="(?i)disk space", new_release=True)
+    fault = world.fault(Recovery(while_active=active), down=False)
+    world.deployer.refuse = lambda r: "step failed: Stage release" if fault.undone == 0 else None
+    record = run_experiment(fault, world.subject, FAST)
+    assert not record.verified
+    assert _failed(record) == ["deploy refused with a clear error: step failed: Stage release"]
+
+
+def test_api_outage_keeps_the_local_product_and_fails_clearly(world: Any) -> None:
+    active = WhileActive(local_serves=True, api_error="api_timeout")
+    recovery = Recovery(redeploy=False, self_heal_seconds=5, while_active=active)
+    fault = world.fault(recovery, down=False, api_error="api_timeout")
+    record = run_experiment(fault, world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert record.recovery_path is RecoveryPath.NOT_NEEDED is record.expected_path
+    assert world.deployer.purposes == ["idempotence"]
+
+
+def test_wrong_api_error_kind_fails_the_check(world: Any) -> None:
+    active = WhileActive(local_serves=True, api_error="api_timeout")
+    recovery = Recovery(redeploy=False, self_heal_seconds=5, while_active=active)
+    fault = world.fault(recovery, down=False, api_error="api_unreachable")
+    record = run_experiment(fault, world.subject, FAST)
+    assert not record.verified
+    assert _failed(record)[0].startswith("API product fails clearly (api_timeout): 502")
+
+
+def test_wrong_labels_are_not_a_recovery(world: Any) -> None:
+    world.app.wrong_labels = True
+    record = run_experiment(world.fault(), world.subject, FAST)
+    assert record.error is not None and record.error.startswith("steady state not met")
+    assert world.deployer.requests == []
+
+
+def test_a_failing_injection_is_recorded_and_undone(world: Any) -> None:
+    fault = world.fault(explode="ssh: connection refused")
+    record = run_experiment(fault, world.subject, FAST)
+    assert record.error == "RuntimeError: ssh: connection refused"
+    assert fault.undone == 1
+
+
+def test_not_applicable_faults_touch_nothing(world: Any) -> None:
+    fault = world.fault()
+    fault.needs_machine = True
+    with pytest.raises(NotApplicable):
+        run_experiment(fault, world.subject, FAST)
+    assert world.app.up and fault.undone == 0
+
+
+def test_restore_redeploys_a_broken_host_and_gives_up_loudly(world: Any) -> None:
+    fault = world.fault()
+    world.app.up = False
+    restore_steady_state(world.subject, (fault,), seconds=1)
+    assert world.app.up and fault.undone == 1
+    assert world.deployer.requests == [
+        DeployRequest("restore steady state", accept_new_host_key=True)
+    ]
+    world.app.wrong_labels = True
+    world.deployer.refuse = lambda r: "unreachable"
+    with pytest.raises(RuntimeError, match="unreachable"):
+        restore_steady_state(world.subject, (fault,), seconds=0.2)

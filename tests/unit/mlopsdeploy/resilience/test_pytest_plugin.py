@@ -1,0 +1,57 @@
+"""The plugin in a real pytest run (a subprocess), with and without xdist workers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RECORDING_TESTS = """
+import pytest
+from mlopsdeploy.resilience.record import Record, RecoveryPath
+
+@pytest.mark.parametrize("n", range(4))
+def test_record(n, record_experiment):
+    record_experiment(Record(
+        fault=f"fault-{n % 2}", target="vm", started_at="now",
+        recovery_path=RecoveryPath.SELF_HEALED, seconds_to_recover=float(n),
+    ))
+
+def test_without_record():
+    pass
+"""
+
+
+def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_recording.py").write_text(RECORDING_TESTS)
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "mlopsdeploy.resilience.pytest_plugin"),
+            *("-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path), *args),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_every_record_reaches_one_report(tmp_path: Path, workers: list[str]) -> None:
+    out = tmp_path / "reports"
+    result = _pytest(tmp_path, "--resilience-report-dir", str(out), *workers)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads((out / "resilience-report.json").read_text())
+    assert sorted(r["seconds_to_recover"] for r in document["records"]) == [0.0, 1.0, 2.0, 3.0]
+    assert "resilience report" in result.stdout
+    assert any(line.startswith("fault-0") for line in result.stdout.splitlines())
+    assert (out / "resilience-report.md").is_file() and (out / "resilience-report.png").is_file()
+
+
+def test_a_real_target_must_be_confirmed_by_name(tmp_path: Path) -> None:
+    result = _pytest(tmp_path, "--resilience-target=myvm", "--i-know-this-wipes=othervm")
+    assert result.returncode == 4
+    assert "confirm with --i-know-this-wipes=myvm" in result.stderr

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from matplotlib.image import imread
+
+from mlopsdeploy.resilience.record import Check, DeployRun, Record, RecoveryPath
+from mlopsdeploy.resilience.report import summarize, text_table, write_report
+
+
+def _record(fault: str, seconds: float | None, path: RecoveryPath, ok: bool = True) -> Record:
+    return Record(
+        fault=fault,
+        target="vm1",
+        started_at="2026-11-22T23:00:00+00:00",
+        recovery_path=path,
+        expected_path=RecoveryPath.SELF_HEALED if fault == "sigkill" else RecoveryPath.REDEPLOY,
+        seconds_to_recover=seconds,
+        deploys=[DeployRun("recover", True, 20.0, changed=["Runtime venv", "App service"])]
+        if path is RecoveryPath.REDEPLOY
+        else [],
+        checks=[Check("shared default key rejected", ok, "" if ok else "default key logs in")],
+    )
+
+
+RECORDS = [
+    _record("sigkill", 3.0, RecoveryPath.SELF_HEALED),
+    _record("sigkill", 5.0, RecoveryPath.SELF_HEALED),
+    _record("sigkill", 4.5, RecoveryPath.REDEPLOY),
+    _record("vm-wipe", 31.0, RecoveryPath.REDEPLOY, ok=False),
+]
+
+
+def test_records_survive_the_trip_through_plain_data() -> None:
+    for record in RECORDS:
+        data = json.loads(json.dumps(record.to_dict()))
+        assert Record.from_dict(data) == record
+        assert data["verified"] is record.verified
+
+
+def test_summary_has_medians_paths_and_unexpected_paths_flagged() -> None:
+    sigkill, wipe = summarize(RECORDS)
+    assert (sigkill.fault, sigkill.runs, sigkill.median, sigkill.verified) == ("sigkill", 3, 4.5, 3)
+    assert sigkill.path == "self-healed / redeploy (expected: self-healed)"
+    assert wipe.cells() == ["vm-wipe", "redeploy", "31.0", "≤ 35", "2", "0/1"]
+
+
+def test_text_table_is_aligned() -> None:
+    lines = text_table(summarize(RECORDS))
+    assert lines[0].startswith("fault")
+    column = lines[0].index("recovery path")
+    assert all(line[column - 2 : column] == "  " for line in lines)
+
+
+def test_report_files_hold_table_chart_failures_and_environment(tmp_path: Path) -> None:
+    written = write_report(RECORDS, tmp_path / "out")
+    assert [p.name for p in written] == [
+        "resilience-report.json",
+        "resilience-report.md",
+        "resilience-report.png",
+    ]
+    document = json.loads(written[0].read_text())
+    assert len(document["records"]) == 4
+    assert document["summary"][0] == {
+        "fault": "sigkill", "runs": 3, "median_seconds": 4.5, "verified": 3,
+    }  # fmt: skip
+    assert document["environment"]["cpus"] >= 1
+    assert "pyinfra" in document["environment"]["packages"]
+    markdown = written[1].read_text()
+    assert "| vm-wipe | redeploy | 31.0 | ≤ 35 | 2 | 0/1 |" in markdown
+    assert "**vm-wipe** on vm1: shared default key rejected: default key logs in" in markdown
+    assert "![recovery time per fault](resilience-report.png)" in markdown
+    height, width, _ = imread(written[2]).shape
+    assert width == 800 and height > 200
