@@ -180,11 +180,15 @@ class TestVM:
 
     def create(self) -> TestVM:
         """Register the machine (index, address) and plumb its network; idempotent."""
+        if not self.exists():
+            # Before taking the registry lock: a build holds the build lock and then takes
+            # the registry lock to prune, so the reverse order here could deadlock.
+            self.image.ensure()
         with self.state.registry.locked() as records:
             if self.name not in records:
                 owner = None if self.persistent else ProcessId.current()
                 index = free_index(records, indexes_in_use())
-                records[self.name] = Record(self.name, index, self.image.ensure().digest, owner)
+                records[self.name] = Record(self.name, index, self.image.digest, owner)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.link.create()
         return self
@@ -382,6 +386,8 @@ class TestVM:
             "--register=no",
             "--keep-unit",
             f"--network-namespace-path={self.link.netns_path}",
+            # Root on a real VM manages its network; the namespace keeps that to its own link.
+            "--capability=CAP_NET_ADMIN",
             "--resolv-conf=off",
             "--timezone=off",
             "--link-journal=no",

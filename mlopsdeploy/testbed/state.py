@@ -4,6 +4,9 @@ Every process that drives test VMs on this host (pytest-xdist workers, other eng
 runs, the CLI) shares one state dir. The registry records which machine holds which network
 index and which process owns it; an exclusive flock around each read-modify-write keeps two
 processes from ever picking the same index or name.
+
+Lock order, to stay deadlock-free: the image build lock may be held while taking the registry
+lock (pruning old images), never the other way round.
 """
 
 from __future__ import annotations
