@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from mlopsdeploy.testbed import ssh
+from mlopsdeploy.testbed.files import write_atomically
 from mlopsdeploy.testbed.guest import guest_exec
 from mlopsdeploy.testbed.image import Image, image_dir
 from mlopsdeploy.testbed.network import Link, indexes_in_use, remove_namespace
@@ -433,7 +434,7 @@ class TestVM:
 
     def _refresh_known_hosts(self) -> None:
         lines = ssh.known_hosts_lines(self.address, self.ssh_port, self.rootfs)
-        self.known_hosts.write_text("".join(f"{line}\n" for line in lines))
+        write_atomically(self.known_hosts, "".join(f"{line}\n" for line in lines))
 
     def _stop(self, force: bool, timeout: float) -> None:
         """Stop supervisor and nspawn. Orderly: SIGTERM (nspawn asks init to power off).

@@ -13,6 +13,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlopsdeploy.testbed.files import write_atomically
+
 
 @dataclass(frozen=True)
 class ProcessId:
@@ -50,10 +52,7 @@ class ProcessId:
         return True
 
     def write(self, path: Path) -> None:
-        """Record atomically, so a reader never sees half a pid file."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps({"pid": self.pid, "start": self.start}))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(self.to_json()))
 
     @classmethod
     def read(cls, path: Path) -> ProcessId | None:

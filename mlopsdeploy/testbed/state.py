@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlopsdeploy.testbed.files import write_atomically
 from mlopsdeploy.testbed.processes import ProcessId
 
 STATE_DIR_ENV = "MLOPSDEPLOY_TESTBED_DIR"
@@ -130,9 +131,8 @@ class Registry:
         return {name: Record.from_json(name, entry) for name, entry in data.items()}
 
     def _save(self, records: dict[str, Record]) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps({n: r.to_json() for n, r in sorted(records.items())}, indent=1))
-        tmp.replace(self.path)
+        data = {name: record.to_json() for name, record in sorted(records.items())}
+        write_atomically(self.path, json.dumps(data, indent=1))
 
 
 def free_index(records: dict[str, Record], taken_elsewhere: set[int]) -> int:

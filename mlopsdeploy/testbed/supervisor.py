@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from mlopsdeploy.testbed.files import write_atomically
 from mlopsdeploy.testbed.processes import ProcessId
 
 REBOOT_EXIT_CODE = 133
@@ -43,7 +44,7 @@ def supervise(machine_dir: Path, command: list[str]) -> int:
     pid_file = machine_dir / "nspawn.pid"
     while True:
         count = int(boots.read_text()) if boots.exists() else 0
-        boots.write_text(f"{count + 1}\n")
+        write_atomically(boots, f"{count + 1}\n")
         with (machine_dir / "console.log").open("ab") as console:
             child = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT
@@ -55,7 +56,7 @@ def supervise(machine_dir: Path, command: list[str]) -> int:
             child.send_signal(signal.SIGTERM)
         code = child.wait()
         pid_file.unlink(missing_ok=True)
-        (machine_dir / "exit-status").write_text(f"{code}\n")
+        write_atomically(machine_dir / "exit-status", f"{code}\n")
         if code != REBOOT_EXIT_CODE or stopping:
             return code
 
