@@ -1,14 +1,17 @@
 """`python -m app`: serve the app with uvicorn until SIGTERM or SIGINT.
 
 uvicorn turns either signal into a graceful shutdown (open requests finish, the model's worker
-stops) and the process exits 0, which is what a systemd unit expects of a clean stop.
+stops), then raises the signal again for the handler that was there before it. `exit_on_signal`
+is that handler: the process ends with status 0, which is what a clean stop should report.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -27,9 +30,17 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
 
 
+def exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    """Stop now with status 0: after uvicorn's shutdown, or before it started serving."""
+    logging.getLogger(__name__).info("Stopped by %s", signal.Signals(signum).name)
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv, os.environ)
     configure_logging(settings)
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    signal.signal(signal.SIGINT, exit_on_signal)
     # Imported only now: gradio and transformers take seconds to import, and `--help` or a
     # mistyped flag should answer at once.
     from app.factory import create_app

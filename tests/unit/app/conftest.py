@@ -6,10 +6,12 @@ that loads fine but answers wrongly. Tests that need correct labels use `sentime
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from app.config import Settings
@@ -103,3 +105,24 @@ def real_client(serve: ServeInProcess, sentiment_model_dir: Path) -> Iterator[Te
     """An app on the trained offline model (skips until it is built)."""
     with serve(Settings(model=str(sentiment_model_dir))) as client:
         yield client
+
+
+UiCall = Callable[..., list[tuple[str, Any]]]
+
+
+def _call_ui(client: TestClient, api_name: str, *inputs: Any) -> list[tuple[str, Any]]:
+    """Call a named UI event over Gradio's REST API; the (event, data) pairs it streamed back."""
+    started = client.post(f"/gradio_api/call/{api_name}", json={"data": list(inputs)})
+    assert started.status_code == 200, started.text
+    stream = client.get(f"/gradio_api/call/{api_name}/{started.json()['event_id']}")
+    events = []
+    for block in stream.text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
+@pytest.fixture(scope="session")
+def call_ui() -> UiCall:
+    """`call_ui(client, "classify", "some text")` drives the UI as a browser would."""
+    return _call_ui

@@ -1,0 +1,49 @@
+"""The Gradio UI mounted at "/": two tabs, examples, and the same answers and errors as the API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from app.ui import EXAMPLES
+from fastapi.testclient import TestClient
+
+UiCall = Callable[..., list[tuple[str, Any]]]
+
+
+def test_the_page_is_served_at_the_root(positive_client: TestClient) -> None:
+    response = positive_client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_two_tabs_with_examples_and_no_analytics(positive_client: TestClient) -> None:
+    config = positive_client.get("/config").json()
+    tabs = [c["props"]["label"] for c in config["components"] if c["type"] == "tabitem"]
+    assert tabs == ["Analyze Sentiment (Local Model)", "Generate Positive Thought (API Model)"]
+    [examples] = [c["props"]["samples"] for c in config["components"] if c["type"] == "dataset"]
+    assert [sample[0] for sample in examples] == EXAMPLES
+    assert config["analytics_enabled"] is False
+
+
+def test_the_json_routes_are_not_shadowed_by_the_ui(positive_client: TestClient) -> None:
+    assert positive_client.get("/livez").json() == {"status": "alive"}
+    assert positive_client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_classify_shows_the_model_label(positive_client: TestClient, call_ui: UiCall) -> None:
+    event, [label] = call_ui(positive_client, "classify", "I am so happy today!")[-1]
+    assert event == "complete"
+    assert label["label"] == "POSITIVE"
+    assert label["confidences"][0]["label"] == "POSITIVE"
+
+
+def test_classify_explains_bad_input(positive_client: TestClient, call_ui: UiCall) -> None:
+    event, data = call_ui(positive_client, "classify", "   ")[-1]
+    assert event == "error"
+    assert data["error"] == "The text is empty or only whitespace"
+
+
+def test_the_trained_model_labels_the_examples(real_client: TestClient, call_ui: UiCall) -> None:
+    labels = [call_ui(real_client, "classify", text)[-1][1][0]["label"] for text in EXAMPLES[:2]]
+    assert labels == ["POSITIVE", "NEGATIVE"]
