@@ -78,7 +78,8 @@ class FillDisk(Fault):
     already there stays readable (the serving release keeps running), `df` reports the tmpfs's
     few free blocks, and any new file lands in — and overflows — the tmpfs. To the deploy this is
     a full disk; yet nothing is written to the real disk, which on the testbed is the control
-    machine's own. `undo` unmounts both and the disk is as it was.
+    machine's own. `undo` unmounts both and the disk is as it was. The upper layer belongs to
+    the deploy user, as the root dir does: an overlay's root takes its owner from that layer.
     """
 
     name = "disk-full"
@@ -93,7 +94,8 @@ class FillDisk(Fault):
         target.guest.sh(
             f"sudo -n mkdir -p {_SCRATCH}"
             f" && sudo -n mount -t tmpfs -o size=1m,mode=0700 mlopsdeploy-fault {_SCRATCH}"
-            f" && sudo -n mkdir {_SCRATCH}/upper {_SCRATCH}/work"
+            f' && sudo -n install -d -o "$(id -u)" -g "$(id -g)" -m 0700 {_SCRATCH}/upper'
+            f" && sudo -n mkdir {_SCRATCH}/work"
             f" && sudo -n mount -t overlay mlopsdeploy-fault -o {layers} {root}"
         )
 

@@ -1,10 +1,11 @@
 """Resilience experiments: break a deployed host with a catalogued fault, watch it recover,
 verify it really works again, and write the evidence (see docs/resilience.md).
 
-    >>> from mlopsdeploy.faults import by_name
-    >>> from mlopsdeploy.resilience import run_experiment
-    >>> record = run_experiment(by_name("sigkill"), subject)   # subject: deployed_subject(...)
-    >>> record.recovery_path, record.seconds_to_recover, record.verified
+Example::
+
+    subject = deployed_subject(host_config, model_dir, scratch_dir, machine=test_vm)
+    record = run_experiment(by_name("sigkill"), subject)
+    record.recovery_path, record.seconds_to_recover, record.verified
 """
 
 from mlopsdeploy.resilience.experiment import (

@@ -11,6 +11,7 @@ Fixtures:
 Options:
   --resilience-report-dir DIR   where resilience-report.{json,md,png} go (default: rootdir;
                                 env MLOPSDEPLOY_RESILIENCE_REPORT_DIR)
+  --resilience-repeat N         run each fault N times (for medians)
   --resilience-target HOST      break HOST from the user's inventory instead of a test VM...
   --i-know-this-wipes HOST      ...which is destructive, so it must be confirmed by name
 
@@ -54,6 +55,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--resilience-report-dir",
         default=os.environ.get(REPORT_DIR_ENV),
         help=f"directory for resilience-report.json/.md/.png (default: rootdir; ${REPORT_DIR_ENV})",
+    )
+    group.addoption(
+        "--resilience-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every fault N times (faults with a recovery-time goal run at least 3 times)",
     )
     group.addoption(
         "--resilience-target",

@@ -1,0 +1,51 @@
+"""Every catalogued fault, injected into a deployed host: it must come back, and work.
+
+Each test: steady state (readyz 200, right labels) → inject → recovery (systemd alone where the
+fault expects that, else the deploy re-run with the options the fault needs) → verify (labels
+for the canaries and a dozen everyday sentences, the API product, the default key rejected, a
+further deploy with no changes) → record for the report. Run: `pytest -m resilience -n 2`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from mlopsdeploy.faults import CATALOGUE, Fault, NotApplicable
+from mlopsdeploy.resilience import Record, Subject, run_experiment
+from mlopsdeploy.resilience.report import GOALS
+
+pytestmark = pytest.mark.resilience
+
+#: Faults with a recovery-time goal run this often at least, so their median means something.
+GOAL_RUNS = 3
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "fault" not in metafunc.fixturenames:
+        return
+    repeat = metafunc.config.getoption("resilience_repeat")
+    params = []
+    for fault in CATALOGUE:
+        runs = max(repeat, GOAL_RUNS) if fault.name in GOALS else repeat
+        for run in range(1, runs + 1):
+            params.append(
+                pytest.param(fault, id=fault.name if runs == 1 else f"{fault.name}-{run}")
+            )
+    metafunc.parametrize("fault", params)
+
+
+def test_recovers_and_works(
+    fault: Fault, resilience_host: Subject, record_experiment: Callable[[Record], None]
+) -> None:
+    try:
+        record = run_experiment(fault, resilience_host)
+    except NotApplicable as reason:
+        pytest.skip(str(reason))
+    record_experiment(record)
+    failed = [f"{check.name}: {check.detail}" for check in record.checks if not check.ok]
+    assert record.verified, f"{fault.name}: {record.error or ''} {failed}"
+    assert record.recovery_path is record.expected_path, (
+        f"{fault.name} recovered by {record.recovery_path}, expected {record.expected_path}"
+    )
