@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
     )
+    # paramiko logs a traceback for every host that does not answer; the diagnosis says it.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     try:
         return watch(args, state)
     except ConfigError as exc:

@@ -91,7 +91,7 @@ class HostWatcher:
         outcome = self._safe_probe()
         now = self._clock()
         if outcome.ok:
-            self._healthy(now)
+            self._healthy(now, outcome.detail)
             return
         self._failed_probes += 1
         if self.incident is None:
@@ -105,8 +105,10 @@ class HostWatcher:
         decision = decide(diagnosis, self._situation(self._clock()), self._settings.host_key_policy)
         self._apply(decision, diagnosis)
 
-    def _healthy(self, now: float) -> None:
+    def _healthy(self, now: float, detail: str) -> None:
         incident = self.incident
+        if incident is None and self._last_ok_at is None:
+            log.info("%s healthy: %s", self.host, detail)
         if incident is not None:
             incident.recovered_at = now
             log.info("%s recovered after %.1fs", self.host, incident.seconds_to_recover)
