@@ -112,10 +112,10 @@ class _Server(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
-    def cut_connections(self) -> None:
-        """Abort every open connection, as a crashed server would."""
+    def cut_connections(self, keep: socket.socket | None) -> None:
+        """Abort every open connection but `keep`, as a crashed server would."""
         with self._connections_lock:
-            connections = list(self._connections)
+            connections = [connection for connection in self._connections if connection is not keep]
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
@@ -164,8 +164,9 @@ class _Handler(BaseHTTPRequestHandler):
         if mode not in MODES:
             self._send_json(400, {"error": f"mode must be one of {', '.join(MODES)}"})
             return
+        # Switch first, answer second: when the caller reads the answer, the mode is in force.
+        self.server.standin.switch(mode, keep=self.connection)
         self._send_json(200, {"mode": mode})
-        self.server.standin.mode = mode
 
     def _fail_by_mode(self) -> bool:
         """Answer as the current mode demands; True when that answer was a failure."""
@@ -344,12 +345,16 @@ class StandIn:
 
     @mode.setter
     def mode(self, mode: str) -> None:
+        self.switch(mode)
+
+    def switch(self, mode: str, keep: socket.socket | None = None) -> None:
+        """Change the mode; `keep` is a connection `down` must not cut (the one asking for it)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         with self._lock:
             previous, self._mode = self._mode, cast(Mode, mode)
             if mode == "down" and previous != "down":
-                self._stop_api()
+                self._stop_api(keep)
             elif mode != "down" and previous == "down" and not self._closing.is_set():
                 self._start_api()
 
@@ -401,9 +406,9 @@ class StandIn:
         self._api = _serve(_Server((self.host, self.port), self, control_only=False))
         self.port = self._api[0].server_address[1]
 
-    def _stop_api(self) -> None:
+    def _stop_api(self, keep: socket.socket | None = None) -> None:
         if self._api is not None:
-            _stop(self._api)
+            _stop(self._api, keep)
             self._api = None
 
 
@@ -413,11 +418,11 @@ def _serve(server: _Server) -> tuple[_Server, threading.Thread]:
     return server, thread
 
 
-def _stop(served: tuple[_Server, threading.Thread]) -> None:
+def _stop(served: tuple[_Server, threading.Thread], keep: socket.socket | None = None) -> None:
     server, thread = served
     server.shutdown()
     server.server_close()
-    server.cut_connections()
+    server.cut_connections(keep)
     thread.join()
 
 
