@@ -7,6 +7,7 @@ a line in its log, an incident in its journal - never on sleeps standing in for 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,9 +16,29 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from mlopsdeploy.config import HostConfig
 from mlopsdeploy.watchdog.journal import Incident, Journal
 
 POLL_S = 0.2
+
+
+def write_hosts_file(path: Path, hosts: Sequence[HostConfig]) -> Path:
+    """A hosts.toml describing `hosts`, for a watchdog pointed at it by MLOPSDEPLOY_CONFIG."""
+    lines = []
+    for cfg in hosts:
+        lines += [
+            f"[hosts.{json.dumps(cfg.name)}]",
+            f"address = {json.dumps(cfg.address)}",
+            f"ssh_port = {cfg.ssh_port}",
+            f"user = {json.dumps(cfg.user)}",
+            f"own_key = {json.dumps(str(cfg.own_key))}",
+            f"known_hosts = {json.dumps(str(cfg.known_hosts))}",
+            f"app_port = {cfg.app_port}",
+        ]
+        if cfg.default_key is not None:
+            lines.append(f"default_key = {json.dumps(str(cfg.default_key))}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 class BackgroundWatchdog:

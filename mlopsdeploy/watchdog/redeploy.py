@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from mlopsdeploy.runner import DeployOptions, deploy
 from mlopsdeploy.watchdog.hosts import watched_hosts
@@ -20,7 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accept-new-host-key", action="store_true")
     args = parser.parse_args(argv)
     (cfg,) = watched_hosts([args.host])
-    result = deploy([cfg], DeployOptions(accept_new_host_key=args.accept_new_host_key)).hosts[0]
+    options = DeployOptions(accept_new_host_key=args.accept_new_host_key)
+    try:
+        result = deploy([cfg], options).hosts[0]
+    except Exception as exc:  # e.g. the model to ship fails its manifest: say so, briefly
+        traceback.print_exc()
+        print(f"deploy failed: {type(exc).__name__}: {exc}")
+        return 1
     if result.ok:
         changed = ", ".join(result.changed) or "nothing"
         took = result.timings.get("total", 0.0)
