@@ -65,7 +65,8 @@ def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
         print(__doc__, file=sys.stderr)
         return 2
-    return supervise(Path(argv[0]), argv[2:])
+    code = supervise(Path(argv[0]), argv[2:])
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
 
 
 if __name__ == "__main__":
