@@ -1,0 +1,196 @@
+"""Benchmark of the app's local product: what serving over HTTP costs, what micro-batching buys.
+
+Prints, from one run on one machine (so the ratios compare like with like):
+
+1. the raw `pipeline()` latency for one sentence (p50/p95), in this process;
+2. POST /api/sentiment latency with one client (p50/p95) against `python -m app` on loopback,
+   and its p50 as a multiple of the raw p50 (goal: at most 1.3x);
+3. throughput (sentences/s) with 16 concurrent clients, with micro-batching and without
+   (APP_BATCH_MAX_SIZE=1), and their ratio (goal: at least 2.5x), plus the mean batch size.
+
+Request counts are bounded (see the flags) so a run takes a minute or two. Usage:
+
+    .venv/bin/python bench/serve.py --model build/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+SENTENCES = [
+    "I am so happy today!",
+    "This is the worst day ever.",
+    "The film was a delight from start to finish.",
+    "I waited an hour and nobody came to help.",
+    "What a wonderful surprise, thank you so much.",
+    "The food was cold and the service was rude.",
+    "I feel okay, I guess.",
+    "This update broke everything I relied on.",
+    "Our team finally shipped the release and it works beautifully.",
+    "I regret buying this, it stopped working after two days.",
+    "The hotel room was clean, quiet and comfortable.",
+    "Traffic was terrible and I missed my train.",
+    "She sent me the kindest letter.",
+    "The instructions were confusing and incomplete.",
+    "A lovely walk in the park with old friends.",
+    "My phone screen cracked again.",
+]
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def raw_pipeline_latencies(model: str, requests: int) -> list[float]:
+    """Seconds per `pipeline()` call on one sentence, as a script without any server would do."""
+    from app.classifier import load_pipeline
+
+    pipe = load_pipeline(model)
+    for sentence in SENTENCES:
+        pipe(sentence)
+    latencies = []
+    for index in range(requests):
+        start = time.perf_counter()
+        pipe(SENTENCES[index % len(SENTENCES)])
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def served_app(model: str, **environ: str) -> Iterator[str]:
+    """`python -m app` on a free loopback port until ready; stopped with SIGTERM afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **environ, "APP_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "--model", model, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the app did not get ready on {url}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def one_client_latencies(url: str, requests: int) -> list[float]:
+    latencies = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for sentence in SENTENCES:
+            client.post("/api/sentiment", json={"text": sentence}).raise_for_status()
+        for index in range(requests):
+            start = time.perf_counter()
+            client.post("/api/sentiment", json={"text": SENTENCES[index % len(SENTENCES)]})
+            latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+async def concurrent_throughput(url: str, clients: int, requests_per_client: int) -> float:
+    """Sentences per second when `clients` callers each send one sentence at a time."""
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
+        async def caller(offset: int, count: int) -> None:
+            for index in range(count):
+                sentence = SENTENCES[(offset + index) % len(SENTENCES)]
+                answer = await client.post("/api/sentiment", json={"text": sentence})
+                answer.raise_for_status()
+
+        await asyncio.gather(*(caller(i, 2) for i in range(clients)))
+        start = time.perf_counter()
+        await asyncio.gather(*(caller(i, requests_per_client) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+    return clients * requests_per_client / elapsed
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """(texts, forward passes) the app's micro-batcher has done so far, from /metrics."""
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+        for sample in family.samples
+    }
+    return values["app_classifier_batch_size_sum"], values["app_classifier_batch_size_count"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="build/model", help="model dir or Hub id")
+    parser.add_argument("--requests", type=int, default=200, help="single-sentence requests")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests-per-client", type=int, default=20)
+    args = parser.parse_args()
+    model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
+    print(f"model {model}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+
+    raw = raw_pipeline_latencies(model, args.requests)
+    raw_p50 = statistics.median(raw)
+    print(
+        f"raw pipeline(), 1 sentence:   p50 {raw_p50 * 1000:7.2f} ms   p95 "
+        f"{percentile(raw, 0.95) * 1000:7.2f} ms   (n={len(raw)})"
+    )
+
+    with served_app(model) as url:
+        served = one_client_latencies(url, args.requests)
+        served_p50 = statistics.median(served)
+        print(
+            f"POST /api/sentiment, 1 client: p50 {served_p50 * 1000:7.2f} ms   p95 "
+            f"{percentile(served, 0.95) * 1000:7.2f} ms   (n={len(served)})"
+        )
+        print(f"  p50 overhead: {served_p50 / raw_p50:.2f}x the raw call (goal <= 1.3x)")
+        texts_before, passes_before = batch_totals(url)
+        batched = asyncio.run(concurrent_throughput(url, args.clients, args.requests_per_client))
+        texts_after, passes_after = batch_totals(url)
+        batch_size = (texts_after - texts_before) / (passes_after - passes_before)
+
+    with served_app(model, APP_BATCH_MAX_SIZE="1") as url:
+        unbatched = asyncio.run(concurrent_throughput(url, args.clients, args.requests_per_client))
+
+    total = args.clients * args.requests_per_client
+    print(f"{args.clients} clients, {total} sentences:")
+    print(f"  micro-batched:  {batched:7.1f} sentences/s (mean batch {batch_size:.1f} texts)")
+    print(f"  one at a time:  {unbatched:7.1f} sentences/s")
+    print(f"  speed-up: {batched / unbatched:.2f}x (goal >= 2.5x)")
+    print(f"load average at the end {os.getloadavg()[0]:.2f} (a shared machine skews all figures)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
