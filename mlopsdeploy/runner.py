@@ -152,13 +152,12 @@ def _pyinfra_logging(enabled: bool) -> Iterator[None]:
 DeployFactory = Callable[[Host], tuple[Callable[..., Any], tuple[Any, ...]]]
 
 
-def _run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: DeployFactory) -> None:
-    """Connect with ``key``, add the deploy ``make`` returns for the host, run it.
+def ssh_data(cfg: HostConfig, key: Path) -> dict[str, Any]:
+    """pyinfra host data for ``cfg``: only ``key``, only the project known_hosts, strict.
 
-    ``make`` runs once connected, so control-side work that depends on the host (the wheelhouse
-    for its Python) happens before any operation is planned. Fills ``result.steps``.
+    No agent, no ~/.ssh keys or config: what logs in is exactly the key the access step chose.
     """
-    data = {
+    return {
         "ssh_hostname": cfg.address,
         "ssh_port": cfg.ssh_port,
         "ssh_user": cfg.user,
@@ -169,7 +168,15 @@ def _run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: DeployFac
         "ssh_look_for_keys": False,
         "ssh_config_file": os.devnull,
     }
-    state = State(Inventory(([(cfg.name, data)], {})), Config(CONNECT_TIMEOUT=10))
+
+
+def _run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: DeployFactory) -> None:
+    """Connect with ``key``, add the deploy ``make`` returns for the host, run it.
+
+    ``make`` runs once connected, so control-side work that depends on the host (the wheelhouse
+    for its Python) happens before any operation is planned. Fills ``result.steps``.
+    """
+    state = State(Inventory(([(cfg.name, ssh_data(cfg, key))], {})), Config(CONNECT_TIMEOUT=10))
     clock = _StepClock()
     state.add_callback_handler(clock)
     with _timed(result, "connect"):
@@ -207,10 +214,16 @@ def _run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: DeployFac
         raise DeployError(cfg.name, f"step failed: {failed[0]}")
 
 
-def _access(cfg: HostConfig, options: DeployOptions, result: HostResult) -> None:
-    """Trust the host key, then make sure the own key logs in (bootstrapping it if needed)."""
+def ensure_access(
+    cfg: HostConfig, accept_new_host_key: bool = False, result: HostResult | None = None
+) -> None:
+    """Trust the host key, then make sure the own key logs in (bootstrapping it if needed).
+
+    Raises AccessError (or HostKeyChangedError) naming the host and the cause.
+    """
+    result = result or HostResult(host=cfg.name, url=cfg.url)
     with _timed(result, "access"):
-        check_host_key(cfg, options.accept_new_host_key)
+        check_host_key(cfg, accept_new_host_key)
         key = choose_login_key(cfg)
     if key != cfg.own_key:
         with _timed(result, "bootstrap"):
@@ -221,33 +234,43 @@ def _access(cfg: HostConfig, options: DeployOptions, result: HostResult) -> None
                 )
 
 
+def make_plan(
+    target: Host,
+    cfg: HostConfig,
+    bundle: ReleaseBundle,
+    options: DeployOptions,
+    record: GateRecord | None = None,
+) -> plans.Plan:
+    """The Plan for a connected host: lock and wheelhouse for *its* Python, token read now."""
+    python = target.get_fact(TargetPython)
+    if python is None:
+        raise DeployError(cfg.name, "python3 is not installed on the host")
+    lock = pinned_requirements(python)
+    wheelhouse = None
+    if cfg.install == "offline":
+        wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
+    return plans.Plan(
+        cfg=cfg,
+        lock=lock,
+        wheelhouse=wheelhouse,
+        bundle=bundle,
+        token=cfg.read_token(),
+        gate_timeout=options.gate_timeout,
+        record=record or GateRecord(),
+    )
+
+
 def _deploy_host(cfg: HostConfig, options: DeployOptions, bundle: ReleaseBundle) -> HostResult:
     result = HostResult(
         host=cfg.name, url=cfg.url, release=bundle.id, model_version=bundle.model_version
     )
     started = time.monotonic()
     try:
-        _access(cfg, options, result)
+        ensure_access(cfg, options.accept_new_host_key, result)
         record = GateRecord()
 
         def make(target: Host) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-            python = target.get_fact(TargetPython)
-            if python is None:
-                raise DeployError(cfg.name, "python3 is not installed on the host")
-            lock = pinned_requirements(python)
-            wheelhouse = None
-            if cfg.install == "offline":
-                wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
-            plan = plans.Plan(
-                cfg=cfg,
-                lock=lock,
-                wheelhouse=wheelhouse,
-                bundle=bundle,
-                token=cfg.read_token(),
-                gate_timeout=options.gate_timeout,
-                record=record,
-            )
-            return plans.deploy_app, (plan,)
+            return plans.deploy_app, (make_plan(target, cfg, bundle, options, record),)
 
         try:
             _run_pyinfra(cfg, cfg.own_key, result, make)
@@ -284,7 +307,7 @@ def _rollback_host(cfg: HostConfig, options: DeployOptions) -> HostResult:
     started = time.monotonic()
     record = GateRecord()
     try:
-        _access(cfg, options, result)
+        ensure_access(cfg, options.accept_new_host_key, result)
         try:
             _run_pyinfra(
                 cfg,

@@ -21,7 +21,7 @@ from mlopsdeploy.facts.runtime import LOCK_NAME, STAMP_NAME, VenvState, Wheelhou
 from mlopsdeploy.wheelhouse import Lock
 
 OS_PACKAGES = ("python3", "python3-venv")
-PIP_FLAGS = "--quiet --no-input --disable-pip-version-check --no-cache-dir"
+PIP_FLAGS = "--quiet --no-input --disable-pip-version-check --no-cache-dir --no-compile"
 
 
 def venv_path(cfg: HostConfig) -> str:

@@ -191,14 +191,16 @@ def service_running(cfg: HostConfig, restart: bool = False):
         yield f"{ctl} restart {UNIT}"
 
 
-def journal_tail(target: Host, cfg: HostConfig, unit: str = UNIT, lines: int = 15) -> list[str]:
-    """The last journal lines of ``unit``, for error messages (empty if unreadable)."""
+def journal_tail(target: Host, cfg: HostConfig, unit: str = UNIT, lines: int = 12) -> list[str]:
+    """The last journal lines of ``unit`` that explain something, for error messages.
+
+    HTTP access lines are dropped: during a failed gate they are just the probe's own requests.
+    A user's journal may not be readable without sudo, so both are tried.
+    """
     selector = f"--user-unit {unit}" if cfg.service_scope == "user" else f"-u {unit}"
-    command = (
-        f"journalctl --user -u {unit} -n {lines} --no-pager -q -o cat 2>/dev/null | grep . || "
-        f"sudo -n journalctl {selector} -n {lines} --no-pager -q -o cat 2>/dev/null; true"
-    )
-    if cfg.service_scope == "system":
-        command = f"sudo -n journalctl {selector} -n {lines} --no-pager -q -o cat; true"
+    read = f"-n 200 --no-pager -q -o cat 2>/dev/null | grep -v uvicorn.access | tail -n {lines}"
+    command = f"sudo -n journalctl {selector} {read}; true"
+    if cfg.service_scope == "user":
+        command = f"{{ journalctl --user -u {unit} {read} | grep . ; }} || {command}"
     ok, output = target.run_shell_command(command)
     return output.stdout_lines[-lines:] if ok else []

@@ -1,0 +1,15 @@
+"""pyinfra deploy file: ``pyinfra inventory.py deploys/main.py`` (hosts and access: inventory.py).
+
+The same ``@deploy`` the library runs; the release (app wheel + model) is built once per run on
+the control machine, and each host gets the wheelhouse for its own Python.
+"""
+
+from pyinfra import host
+
+from mlopsdeploy.plan import deploy_app
+from mlopsdeploy.release import build_release
+from mlopsdeploy.runner import DeployOptions, make_plan
+
+options = DeployOptions()
+bundle = build_release(options.app_dir, options.model_dir, options.cache_dir)
+deploy_app(plan=make_plan(host, host.data.mlopsdeploy, bundle, options))

@@ -1,0 +1,26 @@
+"""pyinfra inventory: ``pyinfra inventory.py deploys/main.py`` deploys like ``mlopsdeploy deploy``.
+
+Hosts come from ``~/.config/mlopsdeploy/hosts.toml`` or ``MLOPSDEPLOY_*`` variables (see
+docs/deploy.md); with none, the local testbed VM ``demo`` (booted if needed). SSH access is
+settled before pyinfra connects (host key checked, own key bootstrapped with the default key),
+so pyinfra always logs in with the user's own key. ``MLOPSDEPLOY_ACCEPT_NEW_HOST_KEY=1`` trusts
+a re-imaged VM's new host key.
+"""
+
+import os
+
+from mlopsdeploy.config import load_hosts
+from mlopsdeploy.runner import ensure_access, ssh_data
+
+_configured = load_hosts()
+_accept = os.environ.get("MLOPSDEPLOY_ACCEPT_NEW_HOST_KEY") == "1"
+if not _configured:
+    from mlopsdeploy.testbed_target import demo_vm, testbed_host
+
+    _vm, _created = demo_vm()
+    _configured, _accept = [testbed_host(_vm)], _accept or _created
+
+for _cfg in _configured:
+    ensure_access(_cfg, _accept)
+
+hosts = [(cfg.name, {**ssh_data(cfg, cfg.own_key), "mlopsdeploy": cfg}) for cfg in _configured]
