@@ -88,10 +88,10 @@ class MicroBatcher:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        queued = []
         while not self._queue.empty():
-            _, future = self._queue.get_nowait()
-            if not future.done():
-                future.set_exception(RuntimeError("the classifier is shutting down"))
+            queued.append(self._queue.get_nowait())
+        _fail(queued, RuntimeError("the classifier is shutting down"))
         await asyncio.to_thread(self._executor.shutdown, wait=True)
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]:
@@ -113,10 +113,11 @@ class MicroBatcher:
                 predictions = await loop.run_in_executor(
                     self._executor, self._classify_batch, texts
                 )
+            except asyncio.CancelledError:
+                _fail(live, RuntimeError("the classifier is shutting down"))
+                raise
             except Exception as error:
-                for _, future in live:
-                    if not future.done():
-                        future.set_exception(error)
+                _fail(live, error)
                 continue
             self._on_batch(len(live))
             for (_, future), prediction in zip(live, predictions, strict=True):
@@ -141,3 +142,9 @@ class MicroBatcher:
                 break
         self._last_size = len(batch)
         return batch
+
+
+def _fail(batch: list[tuple[str, asyncio.Future[Prediction]]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)

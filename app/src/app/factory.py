@@ -10,10 +10,11 @@ import gradio as gr
 from fastapi import FastAPI
 
 from app.config import Settings
+from app.errors import AppError
 from app.inference_api import InferenceApi
 from app.local_model import LocalModel
 from app.metrics import Metrics, MetricsMiddleware
-from app.routes import build_router
+from app.routes import build_router, error_handler
 from app.services import Services
 from app.ui import build_ui
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # The JSON routes must exist before the UI is mounted at "/", which would otherwise take them.
     app.include_router(build_router(services))
+    app.add_exception_handler(AppError, error_handler(services))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # show_error=False: the UI shows the app's own gr.Error messages, never raw exception texts.
     return gr.mount_gradio_app(app, build_ui(services), path="/", ssr_mode=False, show_error=False)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 from huggingface_hub import AsyncInferenceClient
 from huggingface_hub.errors import HfHubHTTPError, OverloadedError, TextGenerationError
 from pydantic import SecretStr
+
+from app.errors import AppError
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +28,11 @@ POSITIVE_THOUGHT_REQUEST = (
 SYSTEM_PROMPT = "You are a kind, concise assistant."
 
 
-class ApiError(Exception):
+class ApiError(AppError):
     """The Inference API did not give an answer; `str()` is a message fit for the user."""
 
-    kind: ClassVar[str] = "api_error"
-    status: ClassVar[int] = 502
+    kind = "api_error"
+    status = 502
 
 
 class ApiTimeout(ApiError):

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.classifier import MicroBatcher, Prediction, load_pipeline, pipeline_classifier
+from app.errors import AppError
 from app.readiness import canary_failures, model_version
 
 logger = logging.getLogger(__name__)
 
 
-class ModelUnavailable(Exception):
+class ModelUnavailable(AppError):
     """The model is not loaded (still loading, or loading failed); `str()` says which."""
+
+    kind = "model_unavailable"
+    status = 503
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,19 @@ Errors share one shape, `{"error": <kind>, "detail": <message>}`, where kind is 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.inference_api import ApiError
-from app.local_model import ModelUnavailable
+from app.errors import AppError
 from app.services import Services
 from app.validation import InputError, parse_generate, parse_sentiment
 
 
 def build_router(services: Services) -> APIRouter:
     router = APIRouter()
-
-    def error(status: int, kind: str, detail: str) -> JSONResponse:
-        services.count_error(kind)
-        return JSONResponse({"error": kind, "detail": detail}, status_code=status)
 
     @router.get("/livez")
     async def livez() -> dict[str, str]:
@@ -43,39 +40,36 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/api/sentiment")
     async def sentiment(request: Request) -> JSONResponse:
-        try:
-            body = await read_body(request, services.settings.max_body_bytes)
-            parsed = parse_sentiment(body, services.limits)
-        except InputError as problem:
-            return error(problem.status, problem.kind, str(problem))
-        try:
-            predictions = await services.model.classify(parsed.texts)
-        except ModelUnavailable as problem:
-            return error(503, "model_unavailable", str(problem))
+        body = await read_body(request, services.settings.max_body_bytes)
+        parsed = parse_sentiment(body, services.limits)
         results = []
-        for prediction in predictions:
+        for prediction in await services.model.classify(parsed.texts):
             services.metrics.labels.labels(prediction.label).inc()
             results.append({"label": prediction.label, "score": prediction.score})
         return JSONResponse({"results": results} if parsed.batch else results[0])
 
     @router.post("/api/generate")
     async def generate(request: Request) -> JSONResponse:
-        try:
-            body = await read_body(request, services.settings.max_body_bytes)
-            prompt = parse_generate(body, services.limits)
-        except InputError as problem:
-            return error(problem.status, problem.kind, str(problem))
-        try:
-            text = await services.api.complete(prompt)
-        except ApiError as problem:
-            return error(problem.status, problem.kind, str(problem))
-        return JSONResponse({"text": text})
+        body = await read_body(request, services.settings.max_body_bytes)
+        prompt = parse_generate(body, services.limits)
+        return JSONResponse({"text": await services.api.complete(prompt)})
 
     @router.get("/metrics")
     async def metrics() -> Response:
         return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def error_handler(services: Services) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The answer to any AppError a route raises: its status, kind and message, counted."""
+
+    async def answer(request: Request, error: Exception) -> Response:
+        assert isinstance(error, AppError)
+        services.count_error(error.kind)
+        return JSONResponse({"error": error.kind, "detail": str(error)}, status_code=error.status)
+
+    return answer
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -10,28 +10,25 @@ from collections.abc import AsyncIterator
 
 import gradio as gr
 
-from app.inference_api import ApiError
-from app.local_model import ModelUnavailable
+from app.errors import AppError
 from app.services import Services
-from app.validation import InputError, check_text
+from app.validation import check_text
 
 EXAMPLES = ["I am so happy today!", "This is the worst day ever.", "I feel okay, I guess."]
 
 
 def build_ui(services: Services) -> gr.Blocks:
-    def failure(kind: str, problem: Exception) -> gr.Error:
+    def failure(problem: AppError) -> gr.Error:
         """The message the user sees; no traceback printed: the app logged the cause already."""
-        services.count_error(kind)
+        services.count_error(problem.kind)
         return gr.Error(str(problem), print_exception=False)
 
     async def classify(text: str) -> dict[str, float]:
         try:
             checked = check_text(text, "The text", services.limits)
             [prediction] = await services.model.classify([checked])
-        except InputError as problem:
-            raise failure(problem.kind, problem) from None
-        except ModelUnavailable as problem:
-            raise failure("model_unavailable", problem) from None
+        except AppError as problem:
+            raise failure(problem) from None
         services.metrics.labels.labels(prediction.label).inc()
         return {prediction.label: prediction.score}
 
@@ -40,8 +37,8 @@ def build_ui(services: Services) -> gr.Blocks:
             checked = check_text(prompt, "The prompt", services.limits) if prompt.strip() else None
             async for text in services.api.stream(checked):
                 yield text
-        except (InputError, ApiError) as problem:
-            raise failure(problem.kind, problem) from None
+        except AppError as problem:
+            raise failure(problem) from None
 
     with gr.Blocks(title="Sentiment and positive thoughts") as blocks:
         gr.Markdown("# Sentiment and positive thoughts")

@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import AppError
 
-class InputError(Exception):
-    """The request is wrong; `str()` says how, `status` is the HTTP status to answer with."""
+
+class InputError(AppError):
+    """The request is wrong; `str()` says how."""
 
     kind = "invalid_input"
 
