@@ -75,6 +75,8 @@ class InferenceApi:
                 )
             except Exception as error:
                 raise self._translate(error) from None
+        if not output.choices:
+            raise ApiError("The Inference API answered without any text.")
         return output.choices[0].message.content or ""
 
     async def stream(self, prompt: str | None) -> AsyncIterator[str]:

@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from app.classifier import MicroBatcher, Prediction, load_pipeline, pipeline_classifier
 from app.errors import AppError
@@ -42,21 +41,19 @@ class LocalModel:
         batch_max_size: int,
         batch_wait: float,
         on_batch: Callable[[int], None],
-        load: Callable[[str], Any] = load_pipeline,
     ) -> None:
         self.model = model
         self.version: str | None = None
         self._batch_max_size = batch_max_size
         self._batch_wait = batch_wait
         self._on_batch = on_batch
-        self._load = load
         self._batcher: MicroBatcher | None = None
         self._problem = "the model is loading"
 
     async def start(self) -> None:
         """Load the model (in a thread: it takes seconds) and start batching."""
         try:
-            pipe = await asyncio.to_thread(self._load, self.model)
+            pipe = await asyncio.to_thread(load_pipeline, self.model)
         except Exception as error:
             self._problem = f"the model {self.model!r} failed to load: {_short(error)}"
             logger.error("%s", self._problem)
