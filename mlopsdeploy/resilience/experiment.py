@@ -100,7 +100,7 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
         fault.inject(subject.target)
         record.inject_seconds = round(time.monotonic() - start, 3)
         if active is not None:
-            _while_active(subject, active, tag, record)
+            _while_active(subject, active, tag, deadlines, record)
             fault.undo(subject.target)
             undone = True
             start = time.monotonic()
@@ -152,13 +152,15 @@ def _deploy(subject: Subject, request: DeployRequest, record: Record) -> DeployR
     return run
 
 
-def _while_active(subject: Subject, active: WhileActive, tag: str | None, record: Record) -> None:
+def _while_active(
+    subject: Subject, active: WhileActive, tag: str | None, deadlines: Deadlines, record: Record
+) -> None:
     """Check what must hold while the fault stays: local product, API error, deploy refusal."""
     if active.local_serves:
         answer = subject.probe.correct()
         record.check("local product serves while the fault lasts", answer.ok, answer.cause or "")
     if active.api_error is not None:
-        response = subject.probe.generate(API_PROMPT, timeout=60.0)
+        response = subject.probe.generate(API_PROMPT, timeout=deadlines.api)
         record.check(
             f"API product fails clearly ({active.api_error})",
             *_api_error(response, active.api_error),
