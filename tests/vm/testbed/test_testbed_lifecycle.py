@@ -3,7 +3,10 @@ data survives a pulled plug."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mlopsdeploy.testbed import TestVM
+from mlopsdeploy.testbed.keys import generate_keypair, public_key
 from mlopsdeploy.testbed.ssh import banner
 
 USER_SERVICE = (
@@ -50,3 +53,20 @@ def test_forced_power_off_keeps_the_disk(test_vm: TestVM) -> None:
     assert not test_vm.is_running()
     test_vm.power_on()
     assert test_vm.run("cat ~/data").stdout.strip() == "kept"
+
+
+def test_reboot_needs_neither_the_default_key_nor_the_network(
+    test_vm: TestVM, tmp_path: Path
+) -> None:
+    """As on a deployed machine, where the user's own key has replaced the default one."""
+    own = generate_keypair(tmp_path / "own", "the user's own key")
+    test_vm.run("cat > ~/.ssh/authorized_keys", input=public_key(own) + "\n")
+    assert test_vm.run("true", check=False).returncode == 255
+    test_vm.cut_network()
+    boots = test_vm.boot_count
+
+    test_vm.reboot()
+
+    assert test_vm.boot_count == boots + 1
+    test_vm.restore_network()
+    assert test_vm.run("systemctl is-system-running", key=own).stdout.strip() == "running"

@@ -47,7 +47,6 @@ def test_two_machines_cannot_reach_each_other(test_vm_factory: Callable[[], Test
 def test_cut_network_isolates_a_running_machine_until_restored(test_vm: TestVM) -> None:
     test_vm.cut_network()
     assert test_vm.network_is_cut()
-    assert banner(test_vm.address, 22, timeout=2) is None
     assert test_vm.run("true", check=False, timeout=30).returncode == 255
     assert test_vm.is_running()
     test_vm.restore_network()

@@ -50,7 +50,7 @@ def _allocate(root: str, name: str) -> None:
 
 
 def test_concurrent_allocations_never_share_an_index(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_allocate, args=(str(tmp_path), f"m{n}")) for n in range(8)]
     for worker in workers:
         worker.start()
