@@ -138,10 +138,10 @@ class InferenceApi:
         return ApiError("The Inference API call failed unexpectedly.")
 
     def _where(self) -> str:
-        """The endpoint as safe to show: a Hub model id, or a URL's scheme, host and port."""
+        """The endpoint as safe to show: the model on the Hub router, or a URL's origin."""
         parts = urlsplit(self.endpoint)
         if not parts.scheme:
-            return self.endpoint
+            return f"the Hugging Face router (model {self.endpoint})"
         return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
