@@ -152,10 +152,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._text_generation(body)
 
     def _read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        """The JSON body; {} when there is none or it does not parse (the reply then says so)."""
         try:
-            return json.loads(raw) if raw else {}
+            length = int(self.headers.get("Content-Length") or 0)
+            return json.loads(self.rfile.read(length)) if length > 0 else {}
         except ValueError:
             return {}
 
