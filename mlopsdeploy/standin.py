@@ -152,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._text_generation(body)
 
     def _read_json(self) -> Any:
-        """The JSON body; {} when there is none or it does not parse (the reply then says so)."""
+        """The JSON body, or {} when there is none or it does not parse."""
         try:
             length = int(self.headers.get("Content-Length") or 0)
             return json.loads(self.rfile.read(length)) if length > 0 else {}
