@@ -15,8 +15,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
 from types import TracebackType
+from typing import Concatenate, ParamSpec, TypeVar
 
 from mlopsdeploy.testbed import ssh
 from mlopsdeploy.testbed.files import write_atomically
@@ -26,6 +30,9 @@ from mlopsdeploy.testbed.network import Link, indexes_in_use, remove_namespace
 from mlopsdeploy.testbed.overlay import Overlay, mounts_under, unmount
 from mlopsdeploy.testbed.processes import ProcessId, namespace_init
 from mlopsdeploy.testbed.state import Record, State, free_index
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 READY_STATES = ("running", "degraded")
@@ -37,6 +44,19 @@ class CommandFailed(subprocess.CalledProcessError):
     def __str__(self) -> str:
         stderr = (self.stderr or "").strip()[-2000:]
         return f"{super().__str__()}\nstderr: {stderr}"
+
+
+def exclusive(
+    method: Callable[Concatenate[TestVM, P], R],
+) -> Callable[Concatenate[TestVM, P], R]:
+    """Run a lifecycle method under the machine's lock (see State.machine_lock)."""
+
+    @wraps(method)
+    def locked(self: TestVM, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._exclusive():
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class TestVM:
@@ -71,6 +91,7 @@ class TestVM:
         self.image = image or Image(self.state)
         self.persistent = persistent
         self._supervisor: subprocess.Popen[bytes] | None = None
+        self._holding_lock = False
 
     def __repr__(self) -> str:
         return f"TestVM({self.name!r})"
@@ -179,6 +200,7 @@ class TestVM:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    @exclusive
     def create(self) -> TestVM:
         """Register the machine (index, address) and plumb its network; idempotent."""
         if not self.exists():
@@ -194,6 +216,7 @@ class TestVM:
         self.link.create()
         return self
 
+    @exclusive
     def up(self, timeout: float = 60) -> TestVM:
         """Create if needed, boot unless running, and wait until SSH and systemd are ready."""
         self.create()
@@ -206,6 +229,7 @@ class TestVM:
         """Orderly shutdown; disk, address and registration stay (`up` boots it again)."""
         self.power_off(timeout=timeout)
 
+    @exclusive
     def destroy(self) -> None:
         """Remove every trace: processes, mounts, network, files, registration.
 
@@ -224,9 +248,11 @@ class TestVM:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.dir)], check=True)
         with self.state.registry.locked() as records:
             records.pop(self.name, None)
+        self.state.machine_lock_path(self.name).unlink(missing_ok=True)
 
     # -- faults --------------------------------------------------------------------------------
 
+    @exclusive
     def power_off(self, force: bool = False, timeout: float = 30) -> None:
         """Shut the machine down: orderly (guest runs its shutdown) or, with `force`, by
         killing its init — the pulled plug."""
@@ -236,6 +262,7 @@ class TestVM:
     def power_on(self, timeout: float = 60) -> TestVM:
         return self.up(timeout)
 
+    @exclusive
     def reboot(self, timeout: float = 60) -> None:
         """`systemctl reboot` in the guest; returns once it is back and ready.
 
@@ -252,6 +279,7 @@ class TestVM:
             time.sleep(0.05)
         self.wait_ready(deadline - time.monotonic())
 
+    @exclusive
     def wipe(self, timeout: float = 60) -> None:
         """Re-image: the whole disk back to the pristine image (new host keys, only the
         default key), running again."""
@@ -261,6 +289,7 @@ class TestVM:
         self.known_hosts.unlink(missing_ok=True)
         self.up(timeout)
 
+    @exclusive
     def wipe_home(self) -> None:
         """Restore the user's home to the image's pristine home (only the default key).
 
@@ -384,6 +413,19 @@ class TestVM:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
     # -- internals -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The machine lock, re-entrant within this handle (wipe calls up, and so on)."""
+        if self._holding_lock:
+            yield
+            return
+        with self.state.machine_lock(self.name):
+            self._holding_lock = True
+            try:
+                yield
+            finally:
+                self._holding_lock = False
 
     def _nspawn_argv(self) -> list[str]:
         return [

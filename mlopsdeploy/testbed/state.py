@@ -69,6 +69,33 @@ class State:
     def registry(self) -> Registry:
         return Registry(self.root / "machines.json")
 
+    @contextmanager
+    def machine_lock(self, name: str) -> Iterator[None]:
+        """Exclusive hold on one machine's lifecycle, across processes.
+
+        Two processes booting the same machine at once would run two containers on one disk.
+        The lock file is deleted by `destroy` while held, so a waiter that wakes up holding the
+        deleted file's lock notices (other inode) and locks the current file instead.
+        """
+        path = self.machine_lock_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        try:
+            yield
+        finally:
+            os.close(fd)
+
+    def machine_lock_path(self, name: str) -> Path:
+        return self.machines / f"{name}.lock"
+
 
 @dataclass(frozen=True)
 class Record:

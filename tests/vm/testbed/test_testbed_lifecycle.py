@@ -3,10 +3,12 @@ data survives a pulled plug."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mlopsdeploy.testbed import TestVM
+from mlopsdeploy.testbed import Image, TestVM
 from mlopsdeploy.testbed.keys import generate_keypair, public_key
+from mlopsdeploy.testbed.pytest_plugin import machine_name
 from mlopsdeploy.testbed.ssh import banner
 
 USER_SERVICE = (
@@ -70,3 +72,16 @@ def test_reboot_needs_neither_the_default_key_nor_the_network(
     assert test_vm.boot_count == boots + 1
     test_vm.restore_network()
     assert test_vm.run("systemctl is-system-running", key=own).stdout.strip() == "running"
+
+
+def test_concurrent_ups_boot_the_machine_once(testbed_image: Image) -> None:
+    """Two handles (as two processes would) racing to boot one machine share one boot."""
+    name = machine_name()
+    handles = [TestVM(name, testbed_image), TestVM(name, testbed_image)]
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda vm: vm.up(), handles))
+        assert handles[0].boot_count == 1
+        assert handles[1].run("systemctl is-system-running").stdout.strip() == "running"
+    finally:
+        handles[0].destroy()

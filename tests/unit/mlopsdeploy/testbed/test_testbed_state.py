@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +61,36 @@ def test_concurrent_allocations_never_share_an_index(tmp_path: Path) -> None:
         assert worker.exitcode == 0
     indexes = [record.index for record in State(tmp_path).registry.snapshot().values()]
     assert sorted(indexes) == list(range(1, 9))
+
+
+def _hold_machine_lock(root: str, name: str, held: Any, release: Any) -> None:
+    with State(Path(root)).machine_lock(name):
+        held.set()
+        release.wait(30)
+
+
+def test_machine_lock_is_exclusive_and_survives_its_file_being_deleted(tmp_path: Path) -> None:
+    """The second holder waits; when destroy deletes the lock file meanwhile, the waiter ends
+    up holding the *current* file, so a third process is still kept out."""
+    context = multiprocessing.get_context("fork")
+    events = [context.Event() for _ in range(4)]
+    first_held, first_release, second_held, second_release = events
+    args = (str(tmp_path), "m")
+    first = context.Process(target=_hold_machine_lock, args=(*args, first_held, first_release))
+    second = context.Process(target=_hold_machine_lock, args=(*args, second_held, second_release))
+    try:
+        first.start()
+        assert first_held.wait(30)
+        second.start()
+        assert not second_held.wait(0.5), "the second process must wait for the lock"
+        State(tmp_path).machine_lock_path("m").unlink()  # as destroy does while holding it
+        first_release.set()
+        assert second_held.wait(30)
+        lock_file = State(tmp_path).machine_lock_path("m")
+        with open(lock_file) as current, pytest.raises(BlockingIOError):
+            fcntl.flock(current, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        for event in events:
+            event.set()
+        for process in (first, second):
+            process.join(timeout=30)
