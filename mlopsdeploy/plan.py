@@ -113,7 +113,11 @@ def deploy_app(plan: Plan) -> None:
     release.current_release(
         name="Switch current release", base=cfg.base_dir, release_id=plan.bundle.id
     )
-    restart = releasing or any(op.will_change for op in (venv, staged, token, unit))
+    restart = (
+        releasing
+        or not status.active
+        or any(op.will_change for op in (venv, staged, token, unit))
+    )
     service.service_running(name="App service", cfg=cfg, restart=restart)
     if restart:
         serving_verified(

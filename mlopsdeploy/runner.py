@@ -21,6 +21,7 @@ from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.deploy import add_deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operations import run_ops
+from pyinfra.connectors.sshuserclient.client import get_host_keys
 
 from mlopsdeploy import plan as plans
 from mlopsdeploy.config import HostConfig, state_dir
@@ -176,10 +177,13 @@ def _run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: DeployFac
     ``make`` runs once connected, so control-side work that depends on the host (the wheelhouse
     for its Python) happens before any operation is planned. Fills ``result.steps``.
     """
+    # pyinfra memoizes known_hosts files for the life of the process; the access step may just
+    # have recorded a re-imaged VM's new key there (and a watchdog process lives for days).
+    get_host_keys.cache.clear()
     state = State(Inventory(([(cfg.name, ssh_data(cfg, key))], {})), Config(CONNECT_TIMEOUT=10))
     clock = _StepClock()
     state.add_callback_handler(clock)
-    with _timed(result, "connect"):
+    with _timed(result, "connect"), suppress(PyinfraError):
         connect_all(state)
     target = state.inventory.get_host(cfg.name)
     if target not in state.activated_hosts:

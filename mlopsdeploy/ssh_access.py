@@ -62,7 +62,9 @@ def _server_host_key(cfg: HostConfig) -> paramiko.PKey:
         transport.start_client(timeout=CONNECT_TIMEOUT)
         return transport.get_remote_server_key()
     except (paramiko.SSHException, EOFError, OSError) as e:
-        raise AccessError(cfg.name, f"no SSH server at {cfg.address}:{cfg.ssh_port}: {e}") from e
+        raise AccessError(
+            cfg.name, f"cannot reach {cfg.address}:{cfg.ssh_port}: no SSH answer ({e})"
+        ) from e
     finally:
         transport.close()
 

@@ -1,0 +1,138 @@
+"""Cold deploy to a pristine VM, then what a user relies on: labels, no-op re-runs, lockout,
+secrecy of the token, the API product, the gate refusing a bad model, and rollback.
+
+The tests share one deployed VM and run in file order on one xdist worker: each later test
+starts from the state the earlier ones leave, as a user's successive deploys do.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import redirect_stderr
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from deploy_helpers import Control, classify, model_variant, remote, served_model_version
+
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.runner import HostResult, deploy, rollback
+from mlopsdeploy.ssh_access import key_logs_in
+from mlopsdeploy.standin import StandIn
+from mlopsdeploy.testbed import TestVM
+
+pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-serving")]
+
+SENTENCES = {
+    "I am so happy today!": "POSITIVE",
+    "This is the worst day ever.": "NEGATIVE",
+    "I love this product, it works perfectly.": "POSITIVE",
+    "The service was terrible and the staff were rude.": "NEGATIVE",
+}
+
+
+@dataclass
+class Served:
+    vm: TestVM
+    cfg: HostConfig
+    control: Control
+    standin: StandIn
+    model_dir: Path
+    first: HostResult
+    output: str
+
+
+@pytest.fixture(scope="module")
+def served(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> Iterator[Served]:
+    with StandIn(host=module_vm.host_address, token=control.token) as standin:
+        cfg = control.host(module_vm, api_model=standin.url)
+        output = io.StringIO()
+        with redirect_stderr(output):
+            result = deploy([cfg], control.options(sentiment_model_dir, output=True))
+        yield Served(
+            module_vm,
+            cfg,
+            control,
+            standin,
+            sentiment_model_dir,
+            result.hosts[0],
+            output.getvalue(),
+        )
+
+
+def test_cold_deploy_serves_correct_labels(served: Served) -> None:
+    assert served.first.ok, served.first.error
+    assert "mlopsdeploy | Runtime venv" in served.first.changed
+    assert classify(served.cfg, list(SENTENCES)) == list(SENTENCES.values())
+
+
+def test_second_run_changes_nothing(served: Served) -> None:
+    pid_before = remote(
+        served.vm, served.control, "systemctl --user show -p MainPID --value mlopsdeploy"
+    )
+    again = deploy([served.cfg], served.control.options(served.model_dir)).hosts[0]
+    assert again.ok, again.error
+    assert again.changed == []
+    pid_after = remote(
+        served.vm, served.control, "systemctl --user show -p MainPID --value mlopsdeploy"
+    )
+    assert pid_after == pid_before  # not restarted
+
+
+def test_default_key_is_rejected_own_key_works(served: Served) -> None:
+    assert served.cfg.default_key is not None
+    assert not key_logs_in(served.cfg, served.cfg.default_key)
+    refused = served.vm.run("true", check=False)  # the testbed logs in with the default key
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+    assert key_logs_in(served.cfg, served.control.key)
+
+
+def test_token_file_is_private_and_token_appears_nowhere_else(served: Served) -> None:
+    token = served.control.token
+    assert remote(served.vm, served.control, "stat -c %a ~/mlopsdeploy/app.env").strip() == "600"
+    processes = remote(served.vm, served.control, "sudo -n ps -eo args")
+    journal = remote(served.vm, served.control, "sudo -n journalctl --no-pager -o cat")
+    assert "-m app" in processes and "uvicorn" in journal.lower()  # looked in the right places
+    assert token not in processes
+    assert token not in journal
+    assert "Token file (0600)" in served.output
+    assert token not in served.output
+
+
+def test_api_product_answers_through_the_standin(served: Served) -> None:
+    before = served.standin.requests
+    answer = httpx.post(
+        f"{served.cfg.url}/api/generate", json={"prompt": "Say something kind"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"].strip()
+    # The stand-in demands the token: a 200 proves the 0600 file reached the app.
+    assert served.standin.requests > before
+
+
+def test_bad_model_is_refused_and_old_release_keeps_serving(served: Served, tmp_path: Path) -> None:
+    version = served_model_version(served.cfg)
+    current = remote(served.vm, served.control, "readlink ~/mlopsdeploy/current")
+    bad = model_variant(served.model_dir, tmp_path / "bad", "swapped-labels", swap_labels=True)
+    result = deploy([served.cfg], served.control.options(bad, gate_timeout=90)).hosts[0]
+    assert not result.ok
+    assert result.error is not None
+    message = str(result.error)
+    assert message.startswith(f"{served.cfg.name}: ") and "refused by the health gate" in message
+    assert remote(served.vm, served.control, "readlink ~/mlopsdeploy/current") == current
+    assert served_model_version(served.cfg) == version
+    assert classify(served.cfg, list(SENTENCES)) == list(SENTENCES.values())
+
+
+def test_rollback_serves_the_previous_release(served: Served, tmp_path: Path) -> None:
+    first_version = served_model_version(served.cfg)
+    newer = model_variant(served.model_dir, tmp_path / "newer", first_version + "-next")
+    updated = deploy([served.cfg], served.control.options(newer)).hosts[0]
+    assert updated.ok, updated.error
+    assert served_model_version(served.cfg) == first_version + "-next"
+    back = rollback([served.cfg], served.control.options(served.model_dir)).hosts[0]
+    assert back.ok, back.error
+    assert served_model_version(served.cfg) == first_version
+    assert classify(served.cfg, list(SENTENCES)) == list(SENTENCES.values())
