@@ -42,7 +42,7 @@ class WatchSettings:
     """Timings and limits; defaults suit a course VM watched from a laptop."""
 
     interval_s: float = 2.0
-    heal_grace_s: float = 30.0
+    heal_grace_s: float = 60.0
     """How long systemd gets to bring a crashed service back, and a restarted app to load."""
     cooldown_s: float = 20.0
     """Pause after a repair; doubles with each further repair in the same incident."""
