@@ -92,6 +92,7 @@ class TestVM:
         self.persistent = persistent
         self._supervisor: subprocess.Popen[bytes] | None = None
         self._holding_lock = False
+        self._record: Record | None = None
 
     def __repr__(self) -> str:
         return f"TestVM({self.name!r})"
@@ -115,10 +116,12 @@ class TestVM:
 
     @property
     def record(self) -> Record:
-        record = self.state.registry.snapshot().get(self.name)
-        if record is None:
+        """The registration; cached, as index and image never change while it exists."""
+        if self._record is None:
+            self._record = self.state.registry.snapshot().get(self.name)
+        if self._record is None:
             raise LookupError(f"no testbed machine named {self.name!r}")
-        return record
+        return self._record
 
     def exists(self) -> bool:
         return self.name in self.state.registry.snapshot()
@@ -248,6 +251,7 @@ class TestVM:
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.dir)], check=True)
         with self.state.registry.locked() as records:
             records.pop(self.name, None)
+        self._record = None
         self.state.machine_lock_path(self.name).unlink(missing_ok=True)
 
     # -- faults --------------------------------------------------------------------------------
