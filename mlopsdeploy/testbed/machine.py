@@ -535,7 +535,12 @@ def _wait_gone(pids: list[ProcessId], timeout: float) -> bool:
 def machines(state: State | None = None) -> list[TestVM]:
     """Handles on every registered machine, by name."""
     state = state or State.default()
-    return [TestVM(name, state=state) for name in sorted(state.registry.snapshot())]
+    handles = []
+    for name, record in sorted(state.registry.snapshot().items()):
+        vm = TestVM(name, state=state)
+        vm._record = record  # one consistent snapshot, even while others create and destroy
+        handles.append(vm)
+    return handles
 
 
 def cleanup_stale(prefix: str = "", state: State | None = None) -> list[str]:
