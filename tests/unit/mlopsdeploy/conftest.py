@@ -7,7 +7,8 @@ host is already right") without SSH.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -42,3 +43,16 @@ def run_op() -> RunOp:
             return [str(c) if isinstance(c, StringCommand) else c for c in op._inner(**kwargs)]
 
     return run
+
+
+@pytest.fixture
+def fake_host() -> Callable[[Mapping[type, Any]], Any]:
+    """``with fake_host(facts) as host:`` makes ``pyinfra.host`` answer from ``facts``."""
+
+    @contextmanager
+    def use(facts: Mapping[type, Any]) -> Iterator[FakeHost]:
+        host = FakeHost(facts)
+        with ctx_host.use(host):
+            yield host
+
+    return use

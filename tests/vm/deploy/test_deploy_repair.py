@@ -1,0 +1,91 @@
+"""The deploy repairs what facts show broken, changing only that, and the app serves again.
+
+One VM, deployed once; each test breaks one thing, redeploys, and checks both the repair (the
+steps that changed) and what a user sees (correct labels on the app port).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from deploy_helpers import Control, classify, remote
+
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.runner import HostResult, deploy
+from mlopsdeploy.ssh_access import key_logs_in
+from mlopsdeploy.testbed import TestVM
+
+pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-repair")]
+
+CANARIES = ["I am so happy today!", "This is the worst day ever."]
+BASE = "~/mlopsdeploy"
+
+
+@dataclass
+class Deployed:
+    vm: TestVM
+    cfg: HostConfig
+    control: Control
+    model_dir: Path
+
+    def redeploy(self) -> HostResult:
+        result = deploy([self.cfg], self.control.options(self.model_dir)).hosts[0]
+        assert result.ok, result.error
+        assert classify(self.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
+        return result
+
+    def sh(self, command: str) -> str:
+        return remote(self.vm, self.control, command)
+
+
+@pytest.fixture(scope="module")
+def deployed(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> Iterator[Deployed]:
+    state = Deployed(module_vm, control.host(module_vm), control, sentiment_model_dir)
+    state.redeploy()
+    yield state
+
+
+def steps(result: HostResult) -> set[str]:
+    return {name.removeprefix("mlopsdeploy | ") for name in result.changed}
+
+
+def test_stopped_service_is_started(deployed: Deployed) -> None:
+    deployed.sh("systemctl --user stop mlopsdeploy")
+    assert steps(deployed.redeploy()) == {"App service", "Verify serving release"}
+
+
+def test_deleted_unit_is_reinstalled(deployed: Deployed) -> None:
+    unit = "~/.config/systemd/user/mlopsdeploy.service"
+    deployed.sh(f"systemctl --user disable --now mlopsdeploy && rm {unit}")
+    deployed.sh("systemctl --user daemon-reload")
+    assert {"App unit", "App service"} <= steps(deployed.redeploy())
+    assert deployed.sh("systemctl --user is-enabled mlopsdeploy").strip() == "enabled"
+
+
+def test_broken_package_is_reinstalled_alone(deployed: Deployed) -> None:
+    site = f"{BASE}/venv/lib/python3.11/site-packages"
+    deployed.sh(f"rm -rf {site}/fastapi")
+    result = deployed.redeploy()
+    assert "Runtime venv" in steps(result)
+    assert "Stage release" not in " ".join(steps(result))  # the release was left alone
+    assert deployed.sh(f"test -f {site}/fastapi/__init__.py && echo present").strip() == "present"
+
+
+def test_model_file_failing_its_checksum_is_pushed_again(deployed: Deployed) -> None:
+    weights = f"{BASE}/current/model/model.safetensors"
+    before = deployed.sh(f"sha256sum < {weights}")
+    deployed.sh(f"printf x >> {weights}")
+    result = deployed.redeploy()
+    assert any(name.startswith("Stage release") for name in steps(result))
+    assert deployed.sh(f"sha256sum < {weights}") == before
+
+
+def test_home_wipe_bootstraps_the_key_again_and_redeploys(deployed: Deployed) -> None:
+    deployed.vm.wipe_home()  # home back to the pristine one: default key only, no app
+    result = deployed.redeploy()
+    assert "Authorize own key" in steps(result)
+    assert deployed.cfg.default_key is not None
+    assert not key_logs_in(deployed.cfg, deployed.cfg.default_key)
