@@ -44,8 +44,8 @@ class Link:
         if not self.netns_path.exists():
             _ip("netns", "add", self.netns)
         if not host_link_exists(self.index):
-            _ip("link", "add", self.host_ifname, "type", "veth",
-                "peer", "name", GUEST_IFNAME, "netns", self.netns)  # fmt: skip
+            peer = ("peer", "name", GUEST_IFNAME, "netns", self.netns)
+            _ip("link", "add", self.host_ifname, "type", "veth", *peer)
         Path(f"/proc/sys/net/ipv4/conf/{self.host_ifname}/forwarding").write_text("0\n")
         _ip("addr", "replace", f"{self.host_address}/30", "dev", self.host_ifname)
         _ip("link", "set", self.host_ifname, "up")
