@@ -50,17 +50,23 @@ DPKG_EXCLUDES = (
     "/usr/share/info/*",
     "/usr/share/locale/*",
 )
+DPKG_INCLUDES = ("/usr/share/doc/*/copyright",)
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that decides the image's content; its digest names the cached build."""
+    """Everything that decides the image's content; its digest names the cached build.
+
+    Keep it that way: an option that changes the content belongs here, not hard-coded in the
+    mmdebstrap command line, or a cached image would outlive the change.
+    """
 
     suite: str = "bookworm"
     variant: str = "minbase"
     packages: tuple[str, ...] = PACKAGES
     mirrors: tuple[str, ...] = MIRRORS
     dpkg_excludes: tuple[str, ...] = DPKG_EXCLUDES
+    dpkg_includes: tuple[str, ...] = DPKG_INCLUDES
     user: str = "student-admin"
     uid: int = 1000
     customize_script: str = field(default_factory=lambda: _customize_script().read_text())
@@ -97,10 +103,6 @@ class Image:
     @property
     def rootfs(self) -> Path:
         return self.path / "rootfs"
-
-    @property
-    def user(self) -> str:
-        return self.recipe.user
 
     def exists(self) -> bool:
         return (self.path / "image.json").is_file()
@@ -166,23 +168,16 @@ class Image:
 
     def _mmdebstrap_argv(self, target: Path) -> list[str]:
         r = self.recipe
-        hook = shlex.join(
-            [
-                "sh",
-                str(_customize_script()),
-                "ROOT",
-                str(public_key_path(self.default_key)),
-                r.user,
-                str(r.uid),
-            ]
-        ).replace("ROOT", '"$1"')
+        # mmdebstrap passes the target dir as "$1"; everything else is quoted literally.
+        script, key = str(_customize_script()), str(public_key_path(self.default_key))
+        hook = " ".join(["sh", shlex.quote(script), '"$1"', shlex.join([key, r.user, str(r.uid)])])
         return [
             "mmdebstrap",
             "--mode=root",
             f"--variant={r.variant}",
             f"--include={','.join(r.packages)}",
             *(f"--dpkgopt=path-exclude={pattern}" for pattern in r.dpkg_excludes),
-            "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+            *(f"--dpkgopt=path-include={pattern}" for pattern in r.dpkg_includes),
             f"--customize-hook={hook}",
             r.suite,
             str(target),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 #: Options for every connection: no agent, no other keys, no prompts, no global known_hosts.
@@ -65,18 +64,6 @@ def banner(address: str, port: int, timeout: float) -> str | None:
         return None
     line = data.split(b"\r\n")[0].decode(errors="replace")
     return line if line.startswith("SSH-") else None
-
-
-def wait_for_banner(address: str, port: int, deadline: float) -> str:
-    """Poll until sshd answers with its banner; raise TimeoutError at `deadline`."""
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no SSH banner from {address}:{port}")
-        found = banner(address, port, timeout=min(remaining, 1.0))
-        if found:
-            return found
-        time.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
 
 
 def served_host_key_fingerprint(address: str, port: int, key_type: str = "ed25519") -> str:
