@@ -35,6 +35,7 @@ class Plan:
 
     cfg: HostConfig
     lock: Lock
+    installer: Path
     wheelhouse: Path | None
     bundle: release.ReleaseBundle
     token: str | None = field(default=None, repr=False)
@@ -93,7 +94,14 @@ def deploy_app(plan: Plan) -> None:
 
     runtime.os_packages(name="OS packages")
     service.base_dir(name="Deploy root", cfg=cfg)
-    venv = runtime.venv(name="Runtime venv", cfg=cfg, lock=plan.lock, wheelhouse=plan.wheelhouse)
+    runtime.installer(name="Installer (uv)", cfg=cfg, wheel=plan.installer)
+    venv = runtime.venv(
+        name="Runtime venv",
+        cfg=cfg,
+        lock=plan.lock,
+        installer_wheel=plan.installer,
+        wheelhouse=plan.wheelhouse,
+    )
     staged = release.release_staged(
         name=f"Stage release {plan.bundle.id}", base=cfg.base_dir, bundle=plan.bundle
     )
@@ -114,9 +122,7 @@ def deploy_app(plan: Plan) -> None:
         name="Switch current release", base=cfg.base_dir, release_id=plan.bundle.id
     )
     restart = (
-        releasing
-        or not status.active
-        or any(op.will_change for op in (venv, staged, token, unit))
+        releasing or not status.active or any(op.will_change for op in (venv, staged, token, unit))
     )
     service.service_running(name="App service", cfg=cfg, restart=restart)
     if restart:

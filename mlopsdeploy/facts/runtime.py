@@ -82,6 +82,17 @@ class WheelhouseStamp(FactBase[str | None]):
         return None if value == "none" else value
 
 
+class InstallerVersion(FactBase[str | None]):
+    """``--version`` of the installer binary at ``path`` (None when missing or broken)."""
+
+    def command(self, path: str) -> str:
+        return f"{shlex.quote(path)} --version 2>/dev/null || echo none"
+
+    def process(self, output: list[str]) -> str | None:
+        value = output[-1].strip()
+        return None if value == "none" else value
+
+
 @dataclass(frozen=True)
 class PythonTarget:
     """The host interpreter a wheelhouse must be built for."""

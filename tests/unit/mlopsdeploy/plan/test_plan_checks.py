@@ -24,6 +24,7 @@ def plan(tmp_path: Path) -> Plan:
     return Plan(
         cfg=HostConfig(name="team10", address="a", own_key=Path("/k")),
         lock=Lock(text="torch==2.13.0+cpu\n", digest="d"),
+        installer=tmp_path / "uv-0.13.8-py3-none-manylinux_2_17_x86_64.whl",
         wheelhouse=wheelhouse,
         bundle=ReleaseBundle(id="r-1", files={"model/model.safetensors": model}, model_version="m"),
         token="hf_secret_never_printed",
