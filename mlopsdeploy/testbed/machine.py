@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
 
-from mlopsdeploy.testbed import ssh
+from mlopsdeploy.testbed import cgroups, ssh
 from mlopsdeploy.testbed.files import write_atomically
 from mlopsdeploy.testbed.guest import guest_exec
 from mlopsdeploy.testbed.image import Image, image_dir
@@ -247,6 +247,7 @@ class TestVM:
         if record is not None:
             Link(self.netns, record.index).destroy()
         remove_namespace(self.netns)
+        cgroups.remove(self.name)
         if self.dir.exists():
             subprocess.run(["rm", "-rf", "--one-file-system", str(self.dir)], check=True)
         with self.state.registry.locked() as records:
@@ -386,7 +387,9 @@ class TestVM:
             self._check_alive()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s: {state}")
+                raise TimeoutError(
+                    f"{self.name} not ready after {timeout:.0f}s: {state}\n{self._diagnosis()}"
+                )
             state = self._system_state(remaining)
             if state in READY_STATES and (
                 self.network_is_cut()
@@ -395,6 +398,18 @@ class TestVM:
                 self._refresh_known_hosts()
                 return state
             time.sleep(0.05)
+
+    def _diagnosis(self) -> str:
+        """Failed units, sshd's log and the console's end: what a boot that never got
+        ready needs explained."""
+        try:
+            init = self._init()
+            failed = guest_exec(init, ["systemctl", "--failed", "--no-legend"], check=False)
+            journal = ["journalctl", "-b", "--no-pager", "-n", "20", "-u", "ssh.service"]
+            sshd = guest_exec(init, journal, check=False)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            return f"guest unreachable on its console ({error})\n{self.console_log()}"
+        return f"failed units:\n{failed.stdout}\nssh.service:\n{sshd.stdout}\n{self.console_log()}"
 
     def _system_state(self, timeout: float) -> str:
         """systemd's state once its boot is over, or why it cannot be asked yet."""
@@ -451,7 +466,8 @@ class TestVM:
 
     def _start(self) -> None:
         self.overlay.mount()
-        argv = [sys.executable, "-m", "mlopsdeploy.testbed.supervisor", str(self.dir), "--"]
+        argv = [sys.executable, "-m", "mlopsdeploy.testbed.supervisor", str(self.dir)]
+        argv += ["--cgroup", self.name, "--"]
         with (self.dir / "supervisor.log").open("ab") as log:
             self._supervisor = subprocess.Popen(
                 [*argv, *self._nspawn_argv()],

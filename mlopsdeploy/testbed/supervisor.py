@@ -3,14 +3,15 @@
 There is no systemd on the host to do what systemd-nspawn@.service does, so the testbed starts
 this small process per machine (in its own session, detached from the caller's terminal):
 
-    python -m mlopsdeploy.testbed.supervisor MACHINE_DIR -- systemd-nspawn ...
+    python -m mlopsdeploy.testbed.supervisor MACHINE_DIR [--cgroup NAME] -- systemd-nspawn ...
 
 A guest `reboot` makes nspawn exit with 133; the supervisor then boots it again. Any other exit
 (power-off, a killed init, an error) ends the supervisor. SIGTERM means "shut the machine down":
 it is passed on to nspawn, which asks the guest's init for an orderly power-off, and nothing is
 restarted afterwards. Files written in MACHINE_DIR: `nspawn.pid` (the running nspawn),
 `boots` (how many times nspawn was started: a reboot is visible as an increment), `console.log`
-(the guest's console) and `exit-status` (nspawn's last exit code).
+(the guest's console) and `exit-status` (nspawn's last exit code). With --cgroup, nspawn runs in
+the machine's own cgroups (see cgroups.py); the supervisor itself stays where it was started.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from mlopsdeploy.testbed import cgroups
 from mlopsdeploy.testbed.files import write_atomically
 from mlopsdeploy.testbed.processes import ProcessId
 
 REBOOT_EXIT_CODE = 133
 
 
-def supervise(machine_dir: Path, command: list[str]) -> int:
+def supervise(machine_dir: Path, command: list[str], cgroup: str | None = None) -> int:
     """Run `command` until it exits with anything but 133 or SIGTERM arrives; return its code."""
+    into = cgroups.create(cgroup) if cgroup else []
     stopping = False
     child: subprocess.Popen[bytes] | None = None
 
@@ -46,8 +49,13 @@ def supervise(machine_dir: Path, command: list[str]) -> int:
         count = int(boots.read_text()) if boots.exists() else 0
         write_atomically(boots, f"{count + 1}\n")
         with (machine_dir / "console.log").open("ab") as console:
+            # preexec_fn is safe here: the supervisor never starts threads.
             child = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                preexec_fn=(lambda: cgroups.enter(into)) if into else None,
             )
         identity = ProcessId.of(child.pid)
         if identity is not None:
@@ -62,10 +70,14 @@ def supervise(machine_dir: Path, command: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[1] != "--":
+    machine_dir, *rest = argv or [""]
+    cgroup = None
+    if rest[:1] == ["--cgroup"] and len(rest) > 1:
+        cgroup, rest = rest[1], rest[2:]
+    if len(rest) < 2 or rest[0] != "--":
         print(__doc__, file=sys.stderr)
         return 2
-    code = supervise(Path(argv[0]), argv[2:])
+    code = supervise(Path(machine_dir), rest[1:], cgroup)
     return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
 
 

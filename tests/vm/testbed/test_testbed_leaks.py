@@ -39,6 +39,8 @@ def leftovers(name: str, index: int, machine_dir: Path) -> list[str]:
             found.append(f"process {proc.name}: {cmdline[:120]}")
     if machine_dir.exists():
         found.append(f"directory {machine_dir}")
+    cgroups = Path("/sys/fs/cgroup").glob(f"**/mlopsdeploy-testbed/{name}")
+    found += [f"cgroup {cgroup}" for cgroup in cgroups]
     return found
 
 

@@ -1,10 +1,12 @@
-"""Each machine has a link of its own: it reaches the host's end, nothing else."""
+"""Machines are isolated: each has a link of its own (reaching the host's end, nothing else)
+and cgroups of its own."""
 
 from __future__ import annotations
 
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from mlopsdeploy.testbed import TestVM
 from mlopsdeploy.testbed.ssh import banner
@@ -51,3 +53,15 @@ def test_cut_network_isolates_a_running_machine_until_restored(test_vm: TestVM) 
     assert test_vm.is_running()
     test_vm.restore_network()
     assert test_vm.run("echo back").stdout.strip() == "back"
+
+
+def test_machines_do_not_share_cgroups(test_vm_factory: Callable[[], TestVM]) -> None:
+    """Each guest's systemd manages a cgroup tree of its own; shared, units of the same name
+    in different machines (every deployed app.service) would share one cgroup."""
+    trees = set()
+    for vm in (test_vm_factory(), test_vm_factory()):
+        init_cgroups = Path(f"/proc/{vm._init().pid}/cgroup").read_text()
+        unified = next(line for line in init_cgroups.splitlines() if line.startswith("0::"))
+        assert f"/mlopsdeploy-testbed/{vm.name}/" in unified
+        trees.add(unified)
+    assert len(trees) == 2
