@@ -57,10 +57,14 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def raw_pipeline_latencies(model: str, requests: int) -> list[float]:
-    """Seconds per `pipeline()` call on one sentence, as a script without any server would do."""
-    from app.classifier import load_pipeline
+    """Seconds per `pipeline()` call on one sentence, as a script without any server would do.
 
-    pipe = load_pipeline(model)
+    It runs on as many torch threads as the app does by default, so the two compare fairly.
+    """
+    from app.classifier import load_pipeline
+    from app.config import Settings
+
+    pipe = load_pipeline(model, Settings().torch_threads)
     for sentence in SENTENCES:
         pipe(sentence)
     latencies = []

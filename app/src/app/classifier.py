@@ -24,14 +24,16 @@ class Prediction:
 ClassifyBatch = Callable[[list[str]], list[Prediction]]
 
 
-def load_pipeline(model: str) -> Any:
-    """The sentiment-analysis pipeline for a Hub id or a local model directory.
+def load_pipeline(model: str, threads: int) -> Any:
+    """The sentiment-analysis pipeline for a Hub id or a local model dir, on `threads` CPU threads.
 
     "text-classification" is the task "sentiment-analysis" is an alias of (the typed name).
     """
+    import torch
     from transformers import pipeline
     from transformers.utils import logging as transformers_logging
 
+    torch.set_num_threads(threads)
     # Progress bars are for terminals; in a service's journal they are noise.
     transformers_logging.disable_progress_bar()
     return pipeline("text-classification", model=model)

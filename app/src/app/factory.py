@@ -26,6 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics()
     model = LocalModel(
         settings.model,
+        threads=settings.torch_threads,
         batch_max_size=settings.batch_max_size,
         batch_wait=settings.batch_wait_ms / 1000,
         on_batch=metrics.batch_size.observe,

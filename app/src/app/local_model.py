@@ -38,12 +38,14 @@ class LocalModel:
         self,
         model: str,
         *,
+        threads: int,
         batch_max_size: int,
         batch_wait: float,
         on_batch: Callable[[int], None],
     ) -> None:
         self.model = model
         self.version: str | None = None
+        self._threads = threads
         self._batch_max_size = batch_max_size
         self._batch_wait = batch_wait
         self._on_batch = on_batch
@@ -53,7 +55,7 @@ class LocalModel:
     async def start(self) -> None:
         """Load the model (in a thread: it takes seconds) and start batching."""
         try:
-            pipe = await asyncio.to_thread(load_pipeline, self.model)
+            pipe = await asyncio.to_thread(load_pipeline, self.model, self._threads)
         except Exception as error:
             self._problem = f"the model {self.model!r} failed to load: {_short(error)}"
             logger.error("%s", self._problem)

@@ -25,6 +25,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         "APP_MAX_TEXTS": "3",
         "APP_BATCH_MAX_SIZE": "1",
         "APP_BATCH_WAIT_MS": "0",
+        "APP_TORCH_THREADS": "2",
         "APP_LOG_LEVEL": "debug",
     }
     settings = parse_settings([], environ)
@@ -39,6 +40,7 @@ def test_every_setting_has_an_environment_variable() -> None:
         max_texts=3,
         batch_max_size=1,
         batch_wait_ms=0.0,
+        torch_threads=2,
         log_level="debug",
     )
 
