@@ -11,6 +11,7 @@ unified (v2) one and, on hybrid hosts, the v1 `name=systemd` one.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 PARENT = "mlopsdeploy-testbed"
@@ -43,6 +44,23 @@ def enter(cgroups: list[Path]) -> None:
     """Move the calling process into `cgroups` (in a child between fork and exec)."""
     for cgroup in cgroups:
         (cgroup / "cgroup.procs").write_text("0\n")
+
+
+def kill(name: str, timeout: float = 10) -> None:
+    """SIGKILL whatever is left in the machine's cgroups and wait until they are empty.
+
+    The sure way to leave no process behind (even one no pid file knows about) while touching
+    nothing outside this machine: only its nspawn and guest ever run in these cgroups.
+    """
+    for cgroup in machine_cgroups(name):
+        if not (cgroup / "cgroup.kill").exists():
+            continue
+        (cgroup / "cgroup.kill").write_text("1\n")
+        deadline = time.monotonic() + timeout
+        while "populated 1" in (cgroup / "cgroup.events").read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processes survive SIGKILL in {cgroup}")
+            time.sleep(0.02)
 
 
 def remove(name: str) -> None:

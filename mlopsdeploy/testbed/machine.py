@@ -241,6 +241,10 @@ class TestVM:
         destroy can be retried.
         """
         self._stop(force=True, timeout=10)
+        cgroups.kill(self.name)  # whatever no pid file knew about, e.g. after a crash
+        if self._supervisor is not None:
+            self._supervisor.wait(timeout=10)  # it ends once its nspawn is gone
+            self._supervisor = None
         for mount in mounts_under(self.dir):
             unmount(mount)
         record = self.state.registry.snapshot().get(self.name)
@@ -531,8 +535,8 @@ class TestVM:
         self._forget_pids()
 
     def _forget_pids(self) -> None:
-        if self._supervisor is not None:
-            self._supervisor.wait()
+        """Drop the pid files of stopped processes; reap the supervisor if it was ours."""
+        if self._supervisor is not None and self._supervisor.poll() is not None:
             self._supervisor = None
         for name in ("supervisor.pid", "nspawn.pid"):
             (self.dir / name).unlink(missing_ok=True)

@@ -63,6 +63,15 @@ def test_destroy_is_idempotent_and_handles_a_half_created_machine(testbed_image:
     assert leftovers(vm.name, index, machine_dir) == []
 
 
+def test_destroy_leaves_nothing_even_when_the_pid_files_are_lost(testbed_image: Image) -> None:
+    vm = TestVM(machine_name(), testbed_image).up()
+    index, machine_dir = vm.index, vm.dir
+    for pid_file in ("supervisor.pid", "nspawn.pid"):
+        (machine_dir / pid_file).unlink()
+    vm.destroy()
+    assert leftovers(vm.name, index, machine_dir) == []
+
+
 CRASHING_OWNER = """
 import os, signal
 from mlopsdeploy.testbed import TestVM
