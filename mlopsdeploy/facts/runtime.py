@@ -83,14 +83,14 @@ class WheelhouseStamp(FactBase[str | None]):
 
 
 class InstallerVersion(FactBase[str | None]):
-    """``--version`` of the installer binary at ``path`` (None when missing or broken)."""
+    """``<name> <version>`` of the installer binary at ``path`` (None when missing or broken)."""
 
     def command(self, path: str) -> str:
         return f"{shlex.quote(path)} --version 2>/dev/null || echo none"
 
     def process(self, output: list[str]) -> str | None:
-        value = output[-1].strip()
-        return None if value == "none" else value
+        words = output[-1].split()  # e.g. "uv 0.13.8 (x86_64-unknown-linux-gnu)"
+        return None if words[:1] == ["none"] else " ".join(words[:2])
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from mlopsdeploy.facts.host import FreeSpaceMB
 from mlopsdeploy.facts.release import ReleaseIndex, ReleaseIntegrity, Releases
-from mlopsdeploy.facts.runtime import TargetPython, VenvReport, VenvState, WheelhouseStamp
+from mlopsdeploy.facts.runtime import (
+    InstallerVersion,
+    TargetPython,
+    VenvReport,
+    VenvState,
+    WheelhouseStamp,
+)
 from mlopsdeploy.facts.service import FileDigest, ServiceStatus
 
 
@@ -41,5 +47,7 @@ def test_small_facts() -> None:
     assert FreeSpaceMB().process(df) == 60
     assert TargetPython().process(["3.11 x86_64 2.36"]).libc == "2.36"
     assert WheelhouseStamp().process(["none"]) is None
+    assert InstallerVersion().process(["uv 0.13.8 (x86_64-unknown-linux-gnu)"]) == "uv 0.13.8"
+    assert InstallerVersion().process(["none"]) is None
     assert FileDigest().process(["none"]) is None
     assert FileDigest().process(["abc 600"]) == "abc 600"
