@@ -36,7 +36,8 @@ _DEFAULTS = WatchSettings()
 # (flag, attribute, type, default, help) of every setting that a generated unit passes on.
 _SETTINGS: tuple[tuple[str, str, type, object, str], ...] = (
     ("--interval", "interval_s", float, _DEFAULTS.interval_s, "seconds between probes"),
-    ("--probe-timeout", "probe_timeout_s", float, 2.0, "seconds a probe request may take"),
+    ("--probe-timeout", "probe_timeout_s", float, 3.0, "seconds a probe request may take"),
+    ("--confirm", "confirm_s", float, _DEFAULTS.confirm_s, "seconds a running app may fail"),
     ("--heal-grace", "heal_grace_s", float, _DEFAULTS.heal_grace_s, "seconds systemd gets to heal"),
     ("--cooldown", "cooldown_s", float, _DEFAULTS.cooldown_s, "pause after a repair (doubles)"),
     ("--backoff-cap", "backoff_cap_s", float, _DEFAULTS.backoff_cap_s, "longest backoff"),
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     )
     # paramiko logs a traceback for every host that does not answer; the diagnosis says it.
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request
     try:
         return watch(args, state)
     except ConfigError as exc:
@@ -107,6 +109,7 @@ def watch(args: argparse.Namespace, state: Path) -> int:
             return 0
         settings = WatchSettings(
             interval_s=args.interval_s,
+            confirm_s=args.confirm_s,
             heal_grace_s=args.heal_grace_s,
             cooldown_s=args.cooldown_s,
             backoff_cap_s=args.backoff_cap_s,

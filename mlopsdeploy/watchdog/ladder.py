@@ -62,8 +62,9 @@ class Situation:
     """What the ladder needs to know about the incident besides the diagnosis."""
 
     now: float
-    failed_probes: int
-    """Consecutive failed probes; a lone failure of a running service may be a slow answer."""
+    confirm_until: float
+    """A running service that merely answers badly is left alone until then: on a busy VM a
+    slow answer or two is not worth a restart (a frozen or stopped one is repaired at once)."""
     fault_since: float
     """The last passing probe: a main process started after it is systemd's (or our) restart."""
     heal_until: float
@@ -128,8 +129,8 @@ def _first_rung(
             return Decision(Verdict.WAIT, "no action needed: systemd is restarting the service")
         if restarted:
             return Decision(Verdict.WAIT, "no action needed: the service restarted and is starting")
-    if situation.failed_probes < 2:
-        return Decision(Verdict.WAIT, "service looks up; confirming with another probe")
+    if situation.now < situation.confirm_until:
+        return Decision(Verdict.WAIT, "service looks up; confirming with more probes")
     return Rung.RESTART
 
 

@@ -42,6 +42,8 @@ class WatchSettings:
     """Timings and limits; defaults suit a course VM watched from a laptop."""
 
     interval_s: float = 2.0
+    confirm_s: float = 10.0
+    """How long a running service must keep failing its probes before it is restarted."""
     heal_grace_s: float = 60.0
     """How long systemd gets to bring a crashed service back, and a restarted app to load."""
     cooldown_s: float = 20.0
@@ -83,7 +85,6 @@ class HostWatcher:
         self.budget = ActionBudget(settings.max_actions_per_hour, journal.action_times(host))
         self.incident: Incident | None = None
         self._last_ok_at: float | None = None
-        self._failed_probes = 0
         self._next_diagnosis_at = 0.0
         self._unreachable_streak = 0
 
@@ -93,7 +94,6 @@ class HostWatcher:
         if outcome.ok:
             self._healthy(now, outcome.detail)
             return
-        self._failed_probes += 1
         if self.incident is None:
             self._open(now, outcome.detail)
         if now < self._next_diagnosis_at:
@@ -116,7 +116,6 @@ class HostWatcher:
             self._alerter.send("recovered", incident)
         self.incident = None
         self._last_ok_at = now
-        self._failed_probes = 0
         self._next_diagnosis_at = 0.0
         self._unreachable_streak = 0
 
@@ -134,7 +133,7 @@ class HostWatcher:
         cfg = self._settings
         return Situation(
             now=now,
-            failed_probes=self._failed_probes,
+            confirm_until=incident.detected_at + cfg.confirm_s,
             fault_since=(
                 self._last_ok_at
                 if self._last_ok_at is not None

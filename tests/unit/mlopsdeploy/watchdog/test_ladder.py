@@ -13,7 +13,7 @@ NOW = 1000.0
 RUNNING_OLD = ServiceState("loaded", "active", "running", 42, "S", 3600.0)
 BASE = Situation(
     now=NOW,
-    failed_probes=2,
+    confirm_until=NOW - 1,
     fault_since=NOW - 3,
     heal_until=NOW + 30,
     next_action_at=0.0,
@@ -74,12 +74,12 @@ def test_restarted_service_that_never_gets_ready_is_restarted_after_the_grace() 
     ids=["sigstopped", "stopped", "failed"],
 )
 def test_frozen_or_stopped_service_is_restarted_at_once(service: ServiceState) -> None:
-    d = verdict(logged_in(service), replace(BASE, failed_probes=1))
+    d = verdict(logged_in(service), replace(BASE, confirm_until=NOW + 5))
     assert (d.verdict, d.rung) == (Verdict.ACT, Rung.RESTART)
 
 
-def test_a_single_failed_probe_of_a_running_service_is_confirmed_first() -> None:
-    assert verdict(logged_in(), replace(BASE, failed_probes=1)).verdict == Verdict.WAIT
+def test_a_running_service_that_fails_briefly_is_confirmed_first() -> None:
+    assert verdict(logged_in(), replace(BASE, confirm_until=NOW + 5)).verdict == Verdict.WAIT
     assert verdict(logged_in(), BASE).rung == Rung.RESTART
 
 
