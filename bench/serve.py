@@ -8,7 +8,9 @@ Prints, from one run on one machine (so the ratios compare like with like):
 3. throughput (sentences/s) with 16 concurrent clients, with micro-batching and without
    (APP_BATCH_MAX_SIZE=1), and their ratio (goal: at least 2.5x), plus the mean batch size.
 
-Request counts are bounded (see the flags) so a run takes a minute or two. Usage:
+Both servers run side by side and every measurement is taken in interleaved rounds, so that on a
+shared machine each figure sees the same background load. Request counts are bounded (see the
+flags). Usage:
 
     .venv/bin/python bench/serve.py --model build/model
 """
@@ -27,6 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -56,17 +59,19 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def raw_pipeline_latencies(model: str, requests: int) -> list[float]:
-    """Seconds per `pipeline()` call on one sentence, as a script without any server would do.
-
-    It runs on as many torch threads as the app does by default, so the two compare fairly.
-    """
+def load_raw_pipeline(model: str) -> Any:
+    """The pipeline as a script without any server would use it, on the app's default threads."""
     from app.classifier import load_pipeline
     from app.config import Settings
 
     pipe = load_pipeline(model, Settings().torch_threads)
     for sentence in SENTENCES:
         pipe(sentence)
+    return pipe
+
+
+def raw_latencies(pipe: Any, requests: int) -> list[float]:
+    """Seconds per `pipeline()` call on one sentence."""
     latencies = []
     for index in range(requests):
         start = time.perf_counter()
@@ -114,20 +119,21 @@ def served_app(model: str, **environ: str) -> Iterator[str]:
             process.wait()
 
 
-def one_client_latencies(url: str, requests: int) -> list[float]:
+def one_client_latencies(client: httpx.Client, requests: int) -> list[float]:
     latencies = []
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for sentence in SENTENCES:
-            client.post("/api/sentiment", json={"text": sentence}).raise_for_status()
-        for index in range(requests):
-            start = time.perf_counter()
-            client.post("/api/sentiment", json={"text": SENTENCES[index % len(SENTENCES)]})
-            latencies.append(time.perf_counter() - start)
+    for index in range(requests):
+        start = time.perf_counter()
+        client.post("/api/sentiment", json={"text": SENTENCES[index % len(SENTENCES)]})
+        latencies.append(time.perf_counter() - start)
     return latencies
 
 
-async def concurrent_throughput(url: str, clients: int, requests_per_client: int) -> float:
+def throughput(url: str, clients: int, requests_per_client: int) -> float:
     """Sentences per second when `clients` callers each send one sentence at a time."""
+    return asyncio.run(concurrent_calls(url, clients, requests_per_client))
+
+
+async def concurrent_calls(url: str, clients: int, requests_per_client: int) -> float:
     limits = httpx.Limits(max_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
 
@@ -137,7 +143,6 @@ async def concurrent_throughput(url: str, clients: int, requests_per_client: int
                 answer = await client.post("/api/sentiment", json={"text": sentence})
                 answer.raise_for_status()
 
-        await asyncio.gather(*(caller(i, 2) for i in range(clients)))
         start = time.perf_counter()
         await asyncio.gather(*(caller(i, requests_per_client) for i in range(clients)))
         elapsed = time.perf_counter() - start
@@ -154,44 +159,60 @@ def batch_totals(url: str) -> tuple[float, float]:
     return values["app_classifier_batch_size_sum"], values["app_classifier_batch_size_count"]
 
 
+def milliseconds(samples: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(samples) * 1000:7.2f} ms   "
+        f"p95 {percentile(samples, 0.95) * 1000:7.2f} ms   (n={len(samples)})"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="build/model", help="model dir or Hub id")
-    parser.add_argument("--requests", type=int, default=200, help="single-sentence requests")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=40, help="single sentences per round")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests-per-client", type=int, default=20)
+    parser.add_argument("--requests-per-client", type=int, default=6, help="per round")
     args = parser.parse_args()
     model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
     print(f"model {model}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
 
-    raw = raw_pipeline_latencies(model, args.requests)
-    raw_p50 = statistics.median(raw)
+    raw: list[float] = []
+    served: list[float] = []
+    batched: list[float] = []
+    unbatched: list[float] = []
+    with (
+        served_app(model) as batched_url,
+        served_app(model, APP_BATCH_MAX_SIZE="1") as unbatched_url,
+        httpx.Client(base_url=batched_url, timeout=120) as client,
+    ):
+        pipe = load_raw_pipeline(model)
+        one_client_latencies(client, len(SENTENCES))
+        texts = passes = 0.0
+        # Rounds interleave every measurement, so each sees the same background load.
+        for _ in range(args.rounds):
+            raw += raw_latencies(pipe, args.requests)
+            served += one_client_latencies(client, args.requests)
+            texts_before, passes_before = batch_totals(batched_url)
+            batched.append(throughput(batched_url, args.clients, args.requests_per_client))
+            texts_after, passes_after = batch_totals(batched_url)
+            texts += texts_after - texts_before
+            passes += passes_after - passes_before
+            unbatched.append(throughput(unbatched_url, args.clients, args.requests_per_client))
+
+    print(f"raw pipeline(), 1 sentence:    {milliseconds(raw)}")
+    print(f"POST /api/sentiment, 1 client: {milliseconds(served)}")
+    overhead = statistics.median(served) / statistics.median(raw)
+    print(f"  p50 overhead: {overhead:.2f}x the raw call (goal <= 1.3x)")
+    sentences = args.rounds * args.clients * args.requests_per_client
+    print(f"{args.clients} concurrent clients, {sentences} sentences each way (median of rounds):")
     print(
-        f"raw pipeline(), 1 sentence:   p50 {raw_p50 * 1000:7.2f} ms   p95 "
-        f"{percentile(raw, 0.95) * 1000:7.2f} ms   (n={len(raw)})"
+        f"  micro-batched: {statistics.median(batched):7.1f} sentences/s "
+        f"(mean batch {texts / passes:.1f} texts)"
     )
-
-    with served_app(model) as url:
-        served = one_client_latencies(url, args.requests)
-        served_p50 = statistics.median(served)
-        print(
-            f"POST /api/sentiment, 1 client: p50 {served_p50 * 1000:7.2f} ms   p95 "
-            f"{percentile(served, 0.95) * 1000:7.2f} ms   (n={len(served)})"
-        )
-        print(f"  p50 overhead: {served_p50 / raw_p50:.2f}x the raw call (goal <= 1.3x)")
-        texts_before, passes_before = batch_totals(url)
-        batched = asyncio.run(concurrent_throughput(url, args.clients, args.requests_per_client))
-        texts_after, passes_after = batch_totals(url)
-        batch_size = (texts_after - texts_before) / (passes_after - passes_before)
-
-    with served_app(model, APP_BATCH_MAX_SIZE="1") as url:
-        unbatched = asyncio.run(concurrent_throughput(url, args.clients, args.requests_per_client))
-
-    total = args.clients * args.requests_per_client
-    print(f"{args.clients} clients, {total} sentences:")
-    print(f"  micro-batched:  {batched:7.1f} sentences/s (mean batch {batch_size:.1f} texts)")
-    print(f"  one at a time:  {unbatched:7.1f} sentences/s")
-    print(f"  speed-up: {batched / unbatched:.2f}x (goal >= 2.5x)")
+    print(f"  one at a time: {statistics.median(unbatched):7.1f} sentences/s")
+    speedup = statistics.median(batched) / statistics.median(unbatched)
+    print(f"  speed-up: {speedup:.2f}x (goal >= 2.5x)")
     print(f"load average at the end {os.getloadavg()[0]:.2f} (a shared machine skews all figures)")
     return 0
 
