@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from app.config import Settings
 from app.factory import create_app
+from app.validation import Limits
 from fastapi.testclient import TestClient
 
 LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
@@ -24,12 +25,12 @@ LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 def build_one_label_model(directory: Path, label: str) -> Path:
     """A tiny BERT classifier whose bias makes it answer `label` for every text."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "i", "am", "happy", "worst", "day", "!"]
     (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(
+    tokenizer = BertTokenizer(
         vocab_file=str(directory / "vocab.txt"), do_lower_case=True, model_max_length=32
     )
     config = BertConfig(
@@ -86,17 +87,22 @@ def serve() -> ServeInProcess:
 
 
 @pytest.fixture(scope="session")
-def small_limits() -> dict[str, int]:
+def small_limits() -> Limits:
     """Input limits small enough that generated inputs often cross them."""
-    return {"max_text_chars": 50, "max_texts": 4}
+    return Limits(max_text_chars=50, max_texts=4)
 
 
 @pytest.fixture(scope="session")
 def positive_client(
-    serve: ServeInProcess, always_positive_model: Path, small_limits: dict[str, int]
+    serve: ServeInProcess, always_positive_model: Path, small_limits: Limits
 ) -> Iterator[TestClient]:
     """An app whose model says POSITIVE to everything: routes work, readiness must fail."""
-    with serve(Settings(model=str(always_positive_model), **small_limits)) as client:
+    settings = Settings(
+        model=str(always_positive_model),
+        max_text_chars=small_limits.max_text_chars,
+        max_texts=small_limits.max_texts,
+    )
+    with serve(settings) as client:
         yield client
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from app.config import Settings
 from app.readiness import CANARIES
+from app.validation import Limits
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -40,10 +41,10 @@ def test_many_texts_get_one_result_each(positive_client: TestClient) -> None:
 
 
 def test_long_text_within_the_limit_is_classified_whatever_the_model_can_embed(
-    positive_client: TestClient, small_limits: dict[str, int]
+    positive_client: TestClient, small_limits: Limits
 ) -> None:
     # 50 one-letter words are more tokens than the tiny model's 32 positions: truncation must cope.
-    text = " ".join("a" * small_limits["max_text_chars"])[: small_limits["max_text_chars"]]
+    text = " ".join("a" * small_limits.max_text_chars)[: small_limits.max_text_chars]
     response = positive_client.post("/api/sentiment", json={"text": text})
     assert response.status_code == 200
 
@@ -100,11 +101,8 @@ def test_a_wrong_model_is_not_ready_and_the_failing_canary_is_named(
 
 
 def test_the_other_wrong_model_fails_the_other_canary(
-    serve,
-    always_negative_model: Path,  # type: ignore[no-untyped-def]
+    serve: Serve, always_negative_model: Path
 ) -> None:
-    from app.config import Settings
-
     with serve(Settings(model=str(always_negative_model))) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
@@ -114,11 +112,8 @@ def test_the_other_wrong_model_fails_the_other_canary(
 
 
 def test_a_model_that_cannot_load_leaves_the_process_alive_and_not_ready(
-    serve,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    serve: Serve, tmp_path: Path
 ) -> None:
-    from app.config import Settings
-
     missing = tmp_path / "no-model-here"
     with serve(Settings(model=str(missing))) as client:
         assert client.get("/livez").status_code == 200
