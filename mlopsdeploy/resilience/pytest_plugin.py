@@ -25,17 +25,18 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mlopsdeploy.config import HostConfig, load_hosts
-from mlopsdeploy.faults import CATALOGUE
+from mlopsdeploy.faults import CATALOGUE, ApiSwitch, Machine
 from mlopsdeploy.model.manifest import MANIFEST_NAME
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject, restore_steady_state
 from mlopsdeploy.resilience.record import Record
 from mlopsdeploy.resilience.report import summarize, text_table, write_report
-from mlopsdeploy.resilience.subjects import StandInSwitch, deployed_subject
+from mlopsdeploy.resilience.subjects import StandInSwitch, deployed_subject, snapshot_app
 from mlopsdeploy.runner import DeployOptions
 from mlopsdeploy.ssh_access import ensure_keypair
 from mlopsdeploy.standin import StandIn
@@ -156,14 +157,14 @@ def resilience_subject(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Subject]:
     """A host deployed once for this worker's whole session; torn down at its end."""
-    model_dir = _model_dir()
     work = tmp_path_factory.mktemp("resilience")
+    release = Release(_model_dir(), snapshot_app(DeployOptions().app_dir, work / "app"), work)
     target = request.config.getoption("resilience_target")
     with ExitStack() as stack:
         if target:
-            subject = _inventory_subject(target, model_dir, work)
+            subject = _inventory_subject(target, release)
         else:
-            subject = _testbed_subject(request, stack, model_dir, work)
+            subject = _testbed_subject(request, stack, release)
         stack.callback(subject.probe.close)
         run = subject.deploy(DeployRequest("initial deploy", accept_new_host_key=not target))
         if not run.ok:
@@ -171,16 +172,30 @@ def resilience_subject(
         yield subject
 
 
-def _inventory_subject(name: str, model_dir: Path, work: Path) -> Subject:
+@dataclass(frozen=True)
+class Release:
+    """What the session deploys (model, app source snapshot) and its scratch dir."""
+
+    model_dir: Path
+    app_dir: Path
+    work: Path
+
+    def subject(
+        self, cfg: HostConfig, machine: Machine | None = None, api: ApiSwitch | None = None
+    ) -> Subject:
+        return deployed_subject(
+            cfg, self.model_dir, self.app_dir, self.work / "releases", machine, api
+        )
+
+
+def _inventory_subject(name: str, release: Release) -> Subject:
     hosts = {cfg.name: cfg for cfg in load_hosts()}
     if name not in hosts:
         raise pytest.UsageError(f"--resilience-target={name}: not in your hosts ({sorted(hosts)})")
-    return deployed_subject(hosts[name], model_dir, work / "releases")
+    return release.subject(hosts[name])
 
 
-def _testbed_subject(
-    request: pytest.FixtureRequest, stack: ExitStack, model_dir: Path, work: Path
-) -> Subject:
+def _testbed_subject(request: pytest.FixtureRequest, stack: ExitStack, release: Release) -> Subject:
     # Imported here, not at the top: pytest must be the first to import the testbed plugin
     # (through pytest_plugins above) so that it can rewrite the plugin's asserts.
     from mlopsdeploy.testbed.pytest_plugin import machine_name, skip_reason
@@ -192,6 +207,7 @@ def _testbed_subject(
     stack.callback(vm.destroy)
     vm.up()
     token = secrets.token_urlsafe(24)
+    work = release.work
     token_file = work / "hf-token"
     token_file.touch(mode=0o600)
     token_file.write_text(token)
@@ -208,7 +224,7 @@ def _testbed_subject(
         hf_token_file=token_file,
         known_hosts=work / "known_hosts",
     )
-    return deployed_subject(cfg, model_dir, work / "releases", vm, StandInSwitch(standin))
+    return release.subject(cfg, vm, StandInSwitch(standin))
 
 
 @pytest.fixture

@@ -29,7 +29,16 @@ REPORT_NAME = "resilience-report"
 #: Recovery-time goals (median seconds) from the issue; reported, never asserted.
 GOALS = {"sigkill": 5.0, "home-wipe": 30.0, "vm-wipe": 35.0}
 
-_PACKAGES = ("mlopsdeploy", "app", "pyinfra", "httpx", "pytest", "pytest-xdist", "matplotlib")
+_PACKAGES = (
+    "mlopsdeploy",
+    "mlopsdeploy-app",
+    "pyinfra",
+    "torch",
+    "transformers",
+    "gradio",
+    "pytest",
+    "pytest-xdist",
+)
 _PATH_COLOURS = {
     RecoveryPath.SELF_HEALED: "tab:green",
     RecoveryPath.REDEPLOY: "tab:blue",

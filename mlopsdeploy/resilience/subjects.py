@@ -83,13 +83,15 @@ class LibraryDeployer:
     deploys/main.py` — and reports it as a DeployRun.
 
     + model_dir: the model every usual deploy ships
+    + app_dir: the app source every deploy ships
     + scratch: where tagged release variants are made (a copy of the model whose manifest
       carries the tag: same weights, new release id)
     """
 
-    def __init__(self, cfg: HostConfig, model_dir: Path, scratch: Path) -> None:
+    def __init__(self, cfg: HostConfig, model_dir: Path, app_dir: Path, scratch: Path) -> None:
         self.cfg = cfg
         self.model_dir = model_dir
+        self.app_dir = app_dir
         self.scratch = scratch
 
     def __call__(self, request: DeployRequest) -> DeployRun:
@@ -128,6 +130,18 @@ class LibraryDeployer:
         return out
 
 
+def snapshot_app(app_dir: Path, dest: Path) -> Path:
+    """A copy of the app source to deploy from for a whole session.
+
+    The release id hashes the app source, so deploying from a tree someone edits meanwhile
+    would make every deploy a new release, and "a further deploy changes nothing" untestable.
+    """
+    shutil.copytree(
+        app_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
+    )
+    return dest
+
+
 def _link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
@@ -154,6 +168,7 @@ def deployed_target(cfg: HostConfig, machine: Machine | None, api: ApiSwitch | N
 def deployed_subject(
     cfg: HostConfig,
     model_dir: Path,
+    app_dir: Path,
     scratch: Path,
     machine: Machine | None = None,
     api: ApiSwitch | None = None,
@@ -167,6 +182,6 @@ def deployed_subject(
     return Subject(
         target=deployed_target(cfg, machine, api),
         probe=AppProbe(cfg.url),
-        deploy=LibraryDeployer(cfg, model_dir, scratch),
+        deploy=LibraryDeployer(cfg, model_dir, app_dir, scratch),
         default_key_rejected=default_key_rejected,
     )
