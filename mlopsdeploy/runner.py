@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from mlopsdeploy.config import HostConfig, state_dir
 from mlopsdeploy.errors import AccessError, DeployError
 from mlopsdeploy.facts.runtime import TargetPython
 from mlopsdeploy.gate import GateRecord
-from mlopsdeploy.health import DEFAULT_CANARIES, wait_healthy
+from mlopsdeploy.health import DEFAULT_CANARIES, Canary, wait_healthy
 from mlopsdeploy.release import ReleaseBundle, build_release
 from mlopsdeploy.ssh_access import check_host_key, choose_login_key, key_logs_in, verify_lockdown
 from mlopsdeploy.wheelhouse import build_wheelhouse, fetch_installer, pinned_requirements
@@ -265,32 +266,48 @@ def make_plan(
     )
 
 
-def _deploy_host(cfg: HostConfig, options: DeployOptions, bundle: ReleaseBundle) -> HostResult:
-    result = HostResult(
-        host=cfg.name, url=cfg.url, release=bundle.id, model_version=bundle.model_version
-    )
+HostDeploy = Callable[[Host, GateRecord], tuple[Callable[..., Any], tuple[Any, ...]]]
+
+
+def _serve_host(
+    cfg: HostConfig,
+    options: DeployOptions,
+    result: HostResult,
+    make: HostDeploy,
+    canaries: Sequence[Canary],
+) -> HostResult:
+    """Access, the pyinfra run ``make`` describes, then proof: lockdown holds, the app answers."""
     started = time.monotonic()
+    record = GateRecord()
     try:
         ensure_access(cfg, options.accept_new_host_key, result)
-        record = GateRecord()
-
-        def make(target: Host) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-            return plans.deploy_app, (make_plan(target, cfg, bundle, options, record),)
-
         try:
-            _run_pyinfra(cfg, cfg.own_key, result, make)
+            _run_pyinfra(cfg, cfg.own_key, result, lambda target: make(target, record))
         except DeployError as e:
             raise record.failure or e from None
         with _timed(result, "verify"):
             verify_lockdown(cfg)
-            probe = wait_healthy(cfg.url, bundle.canaries, timeout=options.gate_timeout)
+            probe = wait_healthy(cfg.url, canaries, timeout=options.gate_timeout)
         if not probe.ok:
-            raise DeployError(cfg.name, f"{cfg.url} is not healthy after the deploy: {probe.cause}")
+            raise DeployError(cfg.name, f"{cfg.url} is not healthy afterwards: {probe.cause}")
+        result.model_version = probe.model_version or result.model_version
         result.ok = True
     except DeployError as e:
         result.error = e
     result.timings["total"] = round(time.monotonic() - started, 3)
     return result
+
+
+def _deploy_app(
+    target: Host, record: GateRecord, cfg: HostConfig, bundle: ReleaseBundle, options: DeployOptions
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    return plans.deploy_app, (make_plan(target, cfg, bundle, options, record),)
+
+
+def _rollback_app(
+    target: Host, record: GateRecord, cfg: HostConfig, options: DeployOptions
+) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    return plans.rollback_app, (cfg, options.gate_timeout, record)
 
 
 def deploy(hosts: Sequence[HostConfig], options: DeployOptions | None = None) -> DeployResult:
@@ -303,39 +320,24 @@ def deploy(hosts: Sequence[HostConfig], options: DeployOptions | None = None) ->
     """
     options = options or DeployOptions()
     bundle = build_release(options.app_dir, options.model_dir, options.cache_dir)
+    results = []
     with _pyinfra_logging(options.output):
-        return DeployResult([_deploy_host(cfg, options, bundle) for cfg in hosts])
-
-
-def _rollback_host(cfg: HostConfig, options: DeployOptions) -> HostResult:
-    result = HostResult(host=cfg.name, url=cfg.url)
-    started = time.monotonic()
-    record = GateRecord()
-    try:
-        ensure_access(cfg, options.accept_new_host_key, result)
-        try:
-            _run_pyinfra(
-                cfg,
-                cfg.own_key,
-                result,
-                lambda _: (plans.rollback_app, (cfg, options.gate_timeout, record)),
+        for cfg in hosts:
+            make = partial(_deploy_app, cfg=cfg, bundle=bundle, options=options)
+            result = HostResult(
+                cfg.name, cfg.url, release=bundle.id, model_version=bundle.model_version
             )
-        except DeployError as e:
-            raise record.failure or e from None
-        with _timed(result, "verify"):
-            probe = wait_healthy(cfg.url, DEFAULT_CANARIES, timeout=options.gate_timeout)
-        if not probe.ok:
-            raise DeployError(cfg.name, f"{cfg.url} is not healthy after rollback: {probe.cause}")
-        result.model_version = probe.model_version
-        result.ok = True
-    except DeployError as e:
-        result.error = e
-    result.timings["total"] = round(time.monotonic() - started, 3)
-    return result
+            results.append(_serve_host(cfg, options, result, make, bundle.canaries))
+    return DeployResult(results)
 
 
 def rollback(hosts: Sequence[HostConfig], options: DeployOptions | None = None) -> DeployResult:
     """Serve each host's previous release again (``current`` and ``previous`` swap places)."""
     options = options or DeployOptions()
+    results = []
     with _pyinfra_logging(options.output):
-        return DeployResult([_rollback_host(cfg, options) for cfg in hosts])
+        for cfg in hosts:
+            make = partial(_rollback_app, cfg=cfg, options=options)
+            result = HostResult(cfg.name, cfg.url)
+            results.append(_serve_host(cfg, options, result, make, DEFAULT_CANARIES))
+    return DeployResult(results)

@@ -86,6 +86,7 @@ def test_model_file_failing_its_checksum_is_pushed_again(deployed: Deployed) -> 
 def test_home_wipe_bootstraps_the_key_again_and_redeploys(deployed: Deployed) -> None:
     deployed.vm.wipe_home()  # home back to the pristine one: default key only, no app
     result = deployed.redeploy()
-    assert "Authorize own key" in steps(result)
+    assert "mlopsdeploy bootstrap | Authorize own key" in result.changed  # default key used once
+    assert "Runtime venv" in steps(result)  # the venv lived in the wiped home
     assert deployed.cfg.default_key is not None
     assert not key_logs_in(deployed.cfg, deployed.cfg.default_key)
