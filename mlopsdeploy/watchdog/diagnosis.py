@@ -43,6 +43,8 @@ class ServiceState:
     main_pid: int = 0
     process_state: str = ""
     process_age_s: float | None = None
+    manager_down: bool = False
+    """systemctl could not reach the service manager (user@UID.service killed or stopped)."""
 
     @property
     def missing(self) -> bool:
@@ -64,6 +66,8 @@ class ServiceState:
         return self.active_state in {"inactive", "failed"} and not self.restarting
 
     def summary(self) -> str:
+        if self.manager_down:
+            return "service manager not running"
         text = f"{self.active_state}/{self.sub_state}"
         if self.main_pid:
             text += f", pid {self.main_pid} state {self.process_state or '?'}"

@@ -101,25 +101,29 @@ def _first_rung(
         return Decision(Verdict.WAIT, "host unreachable: waiting for it", backoff=True)
     if diagnosis.host_key == HostKey.CHANGED:
         if policy == HostKeyPolicy.REFUSE:
-            return Decision(Verdict.GIVE_UP, "host key changed and the policy refuses new keys")
+            return _hopeless("host key changed and the policy refuses new keys", situation)
         if diagnosis.login != LoginKey.DEFAULT:
-            return Decision(
-                Verdict.GIVE_UP,
+            return _hopeless(
                 "host key changed but the host does not look freshly issued "
                 f"(login: {diagnosis.login}); not accepting it",
+                situation,
             )
         return Rung.REPROVISION
     if diagnosis.login == LoginKey.NONE:
-        return Decision(Verdict.GIVE_UP, "neither our key nor the default key is accepted")
+        return _hopeless("neither our key nor the default key is accepted", situation)
     if diagnosis.login == LoginKey.DEFAULT:
         return Rung.REDEPLOY
     service = diagnosis.service
-    if service is None or service.missing:
-        # No unit, or no service manager to ask (e.g. user@UID.service killed): only a deploy
-        # puts both back, and it is idempotent when they turn out to be fine.
+    if service is None:
+        return Decision(Verdict.WAIT, f"service state unknown ({diagnosis.error})", backoff=True)
+    if service.missing or service.manager_down:
+        # Only a deploy puts back a unit file or the user's service manager (killed with
+        # every process of the user); it is idempotent when the rest is fine.
         return Rung.REDEPLOY
     if service.stopped_process or service.down:
         return Rung.RESTART
+    if service.active_state == "deactivating":
+        return Decision(Verdict.WAIT, "the service is stopping; looking again")
     restarted = (
         service.process_age_s is not None
         and situation.now - service.process_age_s >= situation.fault_since - _AGE_SLACK_S
@@ -132,6 +136,15 @@ def _first_rung(
     if situation.now < situation.confirm_until:
         return Decision(Verdict.WAIT, "service looks up; confirming with more probes")
     return Rung.RESTART
+
+
+def _hopeless(reason: str, situation: Situation) -> Decision:
+    """Nothing the watchdog can do; but a host caught mid-change (a home being restored, a VM
+    rebooting into its new image) looks like this for a moment, so look again a few times
+    first."""
+    if situation.now < situation.confirm_until:
+        return Decision(Verdict.WAIT, f"{reason}; looking again", backoff=True)
+    return Decision(Verdict.GIVE_UP, reason)
 
 
 def _why(rung: Rung, diagnosis: Diagnosis) -> str:

@@ -23,8 +23,9 @@ class UnitProcess(FactBase[ServiceState]):
         """+ systemctl: the systemctl invocation for the unit's manager (user or system)."""
         u = shlex.quote(unit)
         return (
-            f"{systemctl} show {u} -p LoadState -p ActiveState -p SubState -p MainPID; "
-            f"pid=$({systemctl} show -p MainPID --value {u}); "
+            f"{systemctl} show {u} -p LoadState -p ActiveState -p SubState -p MainPID "
+            "|| echo ManagerDown=yes; "
+            f"pid=$({systemctl} show -p MainPID --value {u} 2>/dev/null); "
             'if [ "${pid:-0}" -gt 0 ]; then echo "process $(ps -o stat=,etimes= -p "$pid")"; fi'
         )
 
@@ -44,4 +45,5 @@ class UnitProcess(FactBase[ServiceState]):
             main_pid=int(values.get("MainPID") or 0),
             process_state=process[0][:1] if process else "",
             process_age_s=float(process[1]) if len(process) > 1 else None,
+            manager_down=values.get("ManagerDown") == "yes",
         )

@@ -86,7 +86,7 @@ class HostWatcher:
         self.incident: Incident | None = None
         self._last_ok_at: float | None = None
         self._next_diagnosis_at = 0.0
-        self._unreachable_streak = 0
+        self._idle_streak = 0
 
     def tick(self) -> None:
         outcome = self._safe_probe()
@@ -117,7 +117,7 @@ class HostWatcher:
         self.incident = None
         self._last_ok_at = now
         self._next_diagnosis_at = 0.0
-        self._unreachable_streak = 0
+        self._idle_streak = 0
 
     def _open(self, now: float, symptom: str) -> None:
         self.incident = Incident(self.host, symptom, now, self._last_ok_at)
@@ -151,15 +151,14 @@ class HostWatcher:
 
     def _apply(self, decision: Decision, diagnosis: Diagnosis) -> None:
         now = self._clock()
-        self._unreachable_streak = self._unreachable_streak + 1 if not diagnosis.reachable else 0
+        idle = decision.backoff or decision.verdict == Verdict.GIVE_UP
+        self._idle_streak = self._idle_streak + 1 if idle else 0
+        if idle:
+            # Nothing to do but look again later: 2, 4, 8 ... s apart, not every probe.
+            cfg = self._settings
+            delay = backoff_delay(cfg.interval_s, self._idle_streak, cfg.backoff_cap_s)
+            self._next_diagnosis_at = now + delay
         if decision.verdict == Verdict.WAIT:
-            if decision.backoff:
-                delay = backoff_delay(
-                    self._settings.interval_s,
-                    self._unreachable_streak,
-                    self._settings.backoff_cap_s,
-                )
-                self._next_diagnosis_at = now + delay
             if decision.rung is None:
                 self._note(now, decision.reason)
             return
@@ -182,7 +181,6 @@ class HostWatcher:
     def _give_up(self, now: float, reason: str) -> None:
         incident = self.incident
         assert incident is not None
-        self._next_diagnosis_at = now + self._settings.backoff_cap_s
         if incident.gave_up_at is not None:
             return
         incident.gave_up_at = now

@@ -78,18 +78,28 @@ def test_frozen_or_stopped_service_is_restarted_at_once(service: ServiceState) -
     assert (d.verdict, d.rung) == (Verdict.ACT, Rung.RESTART)
 
 
+def test_a_stopping_service_is_looked_at_again_before_acting() -> None:
+    stopping = ServiceState("loaded", "deactivating", "stop-sigterm", 42, "S", 3600.0)
+    assert verdict(logged_in(stopping)).verdict == Verdict.WAIT
+
+
 def test_a_running_service_that_fails_briefly_is_confirmed_first() -> None:
     assert verdict(logged_in(), replace(BASE, confirm_until=NOW + 5)).verdict == Verdict.WAIT
     assert verdict(logged_in(), BASE).rung == Rung.RESTART
 
 
-def test_missing_unit_unknown_state_or_lost_own_key_is_a_redeploy() -> None:
+def test_missing_unit_dead_service_manager_or_lost_own_key_is_a_redeploy() -> None:
     missing = ServiceState("not-found", "inactive", "dead")
     assert verdict(logged_in(missing)).rung == Rung.REDEPLOY
-    no_user_manager = logged_in(None, error="command exited 1: Failed to connect to bus")
-    assert verdict(no_user_manager).rung == Rung.REDEPLOY
+    no_manager = ServiceState("unknown", "unknown", "unknown", manager_down=True)
+    assert verdict(logged_in(no_manager)).rung == Rung.REDEPLOY
     home_wiped = logged_in(None, login=LoginKey.DEFAULT)
     assert verdict(home_wiped).rung == Rung.REDEPLOY
+
+
+def test_service_state_that_could_not_be_read_is_looked_at_again_later() -> None:
+    d = verdict(logged_in(None, error="command failed to run: ConnectionResetError"))
+    assert (d.verdict, d.backoff) == (Verdict.WAIT, True)
 
 
 def test_wiped_vm_is_reprovisioned_under_the_default_policy() -> None:
@@ -109,8 +119,11 @@ def test_changed_host_key_on_a_host_that_does_not_look_pristine_is_not_accepted(
     assert "not accepting" in d.reason
 
 
-def test_locked_out_host_gives_up() -> None:
-    assert verdict(logged_in(None, login=LoginKey.NONE)).verdict == Verdict.GIVE_UP
+def test_locked_out_host_is_looked_at_again_then_given_up() -> None:
+    locked_out = logged_in(None, login=LoginKey.NONE)
+    early = verdict(locked_out, replace(BASE, confirm_until=NOW + 5))
+    assert (early.verdict, early.backoff) == (Verdict.WAIT, True)  # e.g. a home being restored
+    assert verdict(locked_out).verdict == Verdict.GIVE_UP
 
 
 def test_a_repair_that_did_not_help_moves_one_rung_up_but_not_past_the_top() -> None:

@@ -43,6 +43,12 @@ def test_stopped_and_missing_units() -> None:
     assert missing.missing
 
 
+def test_unreachable_service_manager_is_reported_not_raised() -> None:
+    state = UnitProcess().process(["ManagerDown=yes"])
+    assert state.manager_down
+    assert state.summary() == "service manager not running"
+
+
 def test_command_asks_the_given_manager_and_quotes_the_unit() -> None:
     command = UnitProcess().command("my app.service", "systemctl --user")
     assert "systemctl --user show 'my app.service' -p LoadState" in command
