@@ -55,6 +55,8 @@ class Decision:
     rung: Rung | None = None
     backoff: bool = False
     """For WAIT: look again only after an exponentially growing delay (an unreachable host)."""
+    look_again_at: float | None = None
+    """For WAIT: nothing can change the decision before then (cooldown, confirm window)."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,12 @@ def decide(diagnosis: Diagnosis, situation: Situation, policy: HostKeyPolicy) ->
         rung = max(first, min(Rung(situation.last_rung + 1), top))
     if situation.now < situation.next_action_at:
         wait_s = situation.next_action_at - situation.now
-        return Decision(Verdict.WAIT, f"cooling down {wait_s:.0f}s before {rung.label}", rung)
+        return Decision(
+            Verdict.WAIT,
+            f"cooling down {wait_s:.0f}s before {rung.label}",
+            rung,
+            look_again_at=situation.next_action_at,
+        )
     if situation.budget_left <= 0:
         return Decision(Verdict.GIVE_UP, f"hourly repair limit reached; would {rung.label}", rung)
     return Decision(Verdict.ACT, _why(rung, diagnosis), rung)
@@ -130,12 +137,21 @@ def _first_rung(
     )
     if situation.now < situation.heal_until:
         if service.restarting:
-            return Decision(Verdict.WAIT, "no action needed: systemd is restarting the service")
+            return _healing("no action needed: systemd is restarting the service")
         if restarted:
-            return Decision(Verdict.WAIT, "no action needed: the service restarted and is starting")
+            return _healing("no action needed: the service restarted and is starting")
     if situation.now < situation.confirm_until:
-        return Decision(Verdict.WAIT, "service looks up; confirming with more probes")
+        return Decision(
+            Verdict.WAIT,
+            "service looks up; confirming with more probes",
+            look_again_at=situation.confirm_until,
+        )
     return Rung.RESTART
+
+
+def _healing(reason: str) -> Decision:
+    """Probes will see the recovery; the diagnosis only needs to catch a heal that stalls."""
+    return Decision(Verdict.WAIT, reason, backoff=True)
 
 
 def _hopeless(reason: str, situation: Situation) -> Decision:

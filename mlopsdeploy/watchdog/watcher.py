@@ -158,6 +158,8 @@ class HostWatcher:
             cfg = self._settings
             delay = backoff_delay(cfg.interval_s, self._idle_streak, cfg.backoff_cap_s)
             self._next_diagnosis_at = now + delay
+        if decision.look_again_at is not None:
+            self._next_diagnosis_at = decision.look_again_at
         if decision.verdict == Verdict.WAIT:
             if decision.rung is None:
                 self._note(now, decision.reason)
