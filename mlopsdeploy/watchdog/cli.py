@@ -119,12 +119,13 @@ def watch(args: argparse.Namespace, state: Path) -> int:
         journal = Journal(state / "incidents.jsonl")
         alerter = _alerter()
         canaries = canaries_for(DeployOptions().model_dir)
+        stop = threading.Event()
         watchers = [
             HostWatcher(
                 cfg.name,
                 probe=readiness_probe(cfg, canaries, args.probe_timeout_s),
                 diagnose=partial(diagnose, cfg),
-                repair=HostRepairs(cfg, state / "deploy-logs"),
+                repair=HostRepairs(cfg, state / "deploy-logs", stop),
                 journal=journal,
                 alerter=alerter,
                 lock=host_lock(state / "locks", cfg.name),
@@ -132,7 +133,6 @@ def watch(args: argparse.Namespace, state: Path) -> int:
             )
             for cfg in hosts
         ]
-        stop = threading.Event()
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
             log.info("stopping (signal %d)", signum)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from mlopsdeploy.config import HostConfig
@@ -19,21 +21,31 @@ from mlopsdeploy.watchdog.ladder import Rung
 from mlopsdeploy.watchdog.ssh_check import RemoteError, run_as_owner
 from mlopsdeploy.watchdog.watcher import RepairResult
 
+DEPLOY_COMMAND = (sys.executable, "-m", "mlopsdeploy.watchdog.redeploy")
+"""Run with the host's name (and --accept-new-host-key): see mlopsdeploy.watchdog.redeploy."""
+_POLL_S = 1.0
+_TERMINATE_S = 10.0
+
 
 class HostRepairs:
-    """Callable: Rung → RepairResult for one host."""
+    """Callable: Rung → RepairResult for one host. A running deploy is ended when `stop` is
+    set, so stopping the watchdog never leaves a deploy running on its own."""
 
     def __init__(
         self,
         cfg: HostConfig,
         log_dir: Path,
+        stop: threading.Event,
         restart_timeout_s: float = 60.0,
         deploy_timeout_s: float = 900.0,
+        deploy_command: Sequence[str] = DEPLOY_COMMAND,
     ) -> None:
         self.cfg = cfg
         self.log_dir = log_dir
+        self.stop = stop
         self.restart_timeout_s = restart_timeout_s
         self.deploy_timeout_s = deploy_timeout_s
+        self.deploy_command = list(deploy_command)
 
     def __call__(self, rung: Rung) -> RepairResult:
         if rung == Rung.RESTART:
@@ -49,18 +61,36 @@ class HostRepairs:
         return RepairResult(True, f"restarted {UNIT}")
 
     def deploy(self, accept_new_host_key: bool) -> RepairResult:
-        argv = [sys.executable, "-m", "mlopsdeploy.watchdog.redeploy", self.cfg.name]
+        argv = [*self.deploy_command, self.cfg.name]
         if accept_new_host_key:
             argv.append("--accept-new-host-key")
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{self.cfg.name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
-        timeout = self.deploy_timeout_s
-        with log_path.open("w") as log:
+        log = self.log_dir / f"{self.cfg.name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+        summary = log.with_suffix(".summary")
+        with log.open("wb") as err, summary.open("wb") as out:
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            stopped = self._wait(child)
+        if stopped:
+            return RepairResult(False, f"deploy {stopped}; log {log}")
+        lines = summary.read_text(errors="replace").strip().splitlines() or ["no output"]
+        return RepairResult(child.returncode == 0, f"{lines[-1]} (log {log})")
+
+    def _wait(self, child: subprocess.Popen[bytes]) -> str | None:
+        """Wait for the deploy; stop it (by its pid) if it overruns or the watchdog stops."""
+        deadline = time.monotonic() + self.deploy_timeout_s
+        while True:
             try:
-                done = subprocess.run(
-                    argv, stdout=subprocess.PIPE, stderr=log, text=True, timeout=timeout
-                )
+                child.wait(timeout=_POLL_S)
+                return None
             except subprocess.TimeoutExpired:
-                return RepairResult(False, f"deploy overran {timeout:.0f}s; log {log_path}")
-        summary = done.stdout.strip().splitlines()[-1:] or ["no output"]
-        return RepairResult(done.returncode == 0, f"{summary[0]} (log {log_path})")
+                pass
+            if self.stop.is_set() or time.monotonic() > deadline:
+                child.terminate()
+                try:
+                    child.wait(timeout=_TERMINATE_S)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+                if self.stop.is_set():
+                    return "interrupted: the watchdog is stopping"
+                return f"overran {self.deploy_timeout_s:.0f}s"

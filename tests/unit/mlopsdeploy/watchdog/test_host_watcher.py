@@ -136,7 +136,9 @@ def test_persistent_fault_escalates_backs_off_and_gives_up_loudly_once(
     assert gaps[0] >= 20.0 and gaps[1] >= 40.0  # cooldown, then doubled
     assert host.alerts == ["detected", "gave_up"]
     assert "GIVING UP on vm1" in caplog.text
-    assert host.diagnoses < 20  # cooldowns and giving up, looked at 2, 4, 8 ... s apart, not every probe
+    assert (
+        host.diagnoses < 20
+    )  # cooldowns and giving up, looked at 2, 4, 8 ... s apart, not every probe
     (incident,) = recorded(tmp_path)
     assert incident.state == "gave_up"
     assert incident.steps[-1].action == "give_up"
