@@ -82,10 +82,13 @@ class LibraryDeployer:
     """Runs the deploy through the library API — the code path of `pyinfra inventory.py
     deploys/main.py` — and reports it as a DeployRun.
 
-    + model_dir: the model every usual deploy ships
+    + model_dir: the model the first deploy ships
     + app_dir: the app source every deploy ships
     + scratch: where tagged release variants are made (a copy of the model whose manifest
       carries the tag: same weights, new release id)
+
+    A request without a tag deploys the release deployed last, as a user re-running their
+    deploy would: after a tagged release went out, it is the one serving.
     """
 
     def __init__(self, cfg: HostConfig, model_dir: Path, app_dir: Path, scratch: Path) -> None:
@@ -93,13 +96,14 @@ class LibraryDeployer:
         self.model_dir = model_dir
         self.app_dir = app_dir
         self.scratch = scratch
+        self.release_tag: str | None = None
 
     def __call__(self, request: DeployRequest) -> DeployRun:
-        model_dir = (
-            self.model_dir if request.release_tag is None else self._variant(request.release_tag)
-        )
+        tag = request.release_tag or self.release_tag
         options = DeployOptions(
-            model_dir=model_dir, accept_new_host_key=request.accept_new_host_key
+            model_dir=self.model_dir if tag is None else self._variant(tag),
+            app_dir=self.app_dir,
+            accept_new_host_key=request.accept_new_host_key,
         )
         start = time.monotonic()
         try:
@@ -109,6 +113,8 @@ class LibraryDeployer:
             return DeployRun(
                 request.purpose, False, seconds, error=f"{type(error).__name__}: {error}"
             )
+        if result.ok:
+            self.release_tag = tag
         return DeployRun(
             purpose=request.purpose,
             ok=result.ok,
