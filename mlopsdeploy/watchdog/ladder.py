@@ -156,9 +156,9 @@ def _healing(reason: str) -> Decision:
 
 def _hopeless(reason: str, situation: Situation) -> Decision:
     """Nothing the watchdog can do; but a host caught mid-change (a home being restored, a VM
-    rebooting into its new image) looks like this for a moment, so look again a few times
-    first."""
-    if situation.now < situation.confirm_until:
+    rebooting into its new image) looks like this for a while, so keep looking during the
+    heal grace first."""
+    if situation.now < situation.heal_until:
         return Decision(Verdict.WAIT, f"{reason}; looking again", backoff=True)
     return Decision(Verdict.GIVE_UP, reason)
 

@@ -109,21 +109,22 @@ def test_wiped_vm_is_reprovisioned_under_the_default_policy() -> None:
 
 def test_changed_host_key_is_refused_when_the_policy_says_so() -> None:
     wiped = logged_in(None, host_key=HostKey.CHANGED, login=LoginKey.DEFAULT)
-    assert verdict(wiped, policy=HostKeyPolicy.REFUSE).verdict == Verdict.GIVE_UP
+    later = replace(BASE, heal_until=NOW - 1)
+    assert verdict(wiped, later, policy=HostKeyPolicy.REFUSE).verdict == Verdict.GIVE_UP
 
 
 def test_changed_host_key_on_a_host_that_does_not_look_pristine_is_not_accepted() -> None:
     impostor = logged_in(None, host_key=HostKey.CHANGED, login=LoginKey.NONE)
-    d = verdict(impostor)
+    d = verdict(impostor, replace(BASE, heal_until=NOW - 1))
     assert d.verdict == Verdict.GIVE_UP
     assert "not accepting" in d.reason
 
 
 def test_locked_out_host_is_looked_at_again_then_given_up() -> None:
     locked_out = logged_in(None, login=LoginKey.NONE)
-    early = verdict(locked_out, replace(BASE, confirm_until=NOW + 5))
+    early = verdict(locked_out)
     assert (early.verdict, early.backoff) == (Verdict.WAIT, True)  # e.g. a home being restored
-    assert verdict(locked_out).verdict == Verdict.GIVE_UP
+    assert verdict(locked_out, replace(BASE, heal_until=NOW - 1)).verdict == Verdict.GIVE_UP
 
 
 def test_a_repair_that_did_not_help_moves_one_rung_up_but_not_past_the_top() -> None:
