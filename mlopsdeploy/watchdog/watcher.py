@@ -103,7 +103,7 @@ class HostWatcher:
         assert incident is not None
         incident.diagnosis = diagnosis.summary()
         decision = decide(diagnosis, self._situation(self._clock()), self._settings.host_key_policy)
-        self._apply(decision, diagnosis)
+        self._apply(decision)
 
     def _healthy(self, now: float, detail: str) -> None:
         incident = self.incident
@@ -149,7 +149,7 @@ class HostWatcher:
             budget_left=self.budget.left(now),
         )
 
-    def _apply(self, decision: Decision, diagnosis: Diagnosis) -> None:
+    def _apply(self, decision: Decision) -> None:
         now = self._clock()
         idle = decision.backoff or decision.verdict == Verdict.GIVE_UP
         self._idle_streak = self._idle_streak + 1 if idle else 0
