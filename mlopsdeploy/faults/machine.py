@@ -18,7 +18,9 @@ from mlopsdeploy.faults.base import (
 from mlopsdeploy.faults.process import SELF_HEAL_SECONDS, SSH_SESSION_LOST
 
 #: What the deploy says when it cannot reach a host (pyinfra's and ssh's wordings).
-UNREACHABLE = r"(?i)unreachable|timed? ?out|no route|could not connect|connection (refused|error)"
+UNREACHABLE = (
+    r"(?i)unreachable|cannot reach|timed? ?out|no route|could not connect|connection refused"
+)
 
 
 class WipeHome(Fault):

@@ -97,9 +97,10 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
     tag = f"{fault.name}-{uuid.uuid4().hex[:8]}" if active and active.new_release else None
     undone = False
     try:
-        start = time.monotonic()
+        injecting = time.monotonic()
         fault.inject(subject.target)
-        record.inject_seconds = round(time.monotonic() - start, 3)
+        start = time.monotonic()
+        record.inject_seconds = round(start - injecting, 3)
         if active is not None:
             _while_active(subject, active, tag, deadlines, record)
             fault.undo(subject.target)
@@ -157,8 +158,9 @@ def _while_active(
     subject: Subject, active: WhileActive, tag: str | None, deadlines: Deadlines, record: Record
 ) -> None:
     """Check what must hold while the fault stays: local product, API error, deploy refusal."""
+    answer = subject.probe.correct()
+    record.outage_seen = not answer.ok
     if active.local_serves:
-        answer = subject.probe.correct()
         record.check("local product serves while the fault lasts", answer.ok, answer.cause or "")
     if active.api_error is not None:
         response = subject.probe.generate(API_PROMPT, timeout=deadlines.api)

@@ -46,8 +46,10 @@ class DeployRun:
 class Record:
     """One fault injected into one target, from steady state to verdict.
 
-    + seconds_to_recover: from the start of the injection to the first correct answer (readyz
-      200 and every probe sentence labelled right); None when that never came
+    + seconds_to_recover: from the moment the fault is in effect (the injection returned; for a
+      fault held in place, the moment it is lifted) to the first correct answer (readyz 200 and
+      every probe sentence labelled right); None when that never came
+    + inject_seconds: how long the injection itself took (a testbed wipe re-images the VM)
     + outage_seen: whether any probe failed in between (a fault the app rode out has none)
     + expected_path: what the fault's declared recovery predicts; a different path is a finding
     """

@@ -190,8 +190,10 @@ def markdown(
     lines = [
         "# Resilience report",
         "",
-        f"Generated {generated}. Seconds run from the start of the injection to the first"
-        " correct answer (`/readyz` 200 and every probe sentence labelled right).",
+        f"Generated {generated}. Seconds run from the moment the fault is in effect (for faults"
+        " held in place while the deploy's refusal is checked: from the moment they are lifted)"
+        " to the first correct answer (`/readyz` 200 and every probe sentence labelled right);"
+        " the injection's own duration is in the JSON (`inject_seconds`).",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,17 @@ import pytest
 from mlopsdeploy.faults import CommandFailed, HangApp, KillApp, KillUser, Service, StopService
 
 
-def _state(pid: int) -> str:
-    """The process state letter from /proc (T = stopped)."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+def _reaches_state(pid: int, states: str, seconds: float = 5.0) -> bool:
+    """Whether the process state letter in /proc (T = stopped) becomes one of `states`.
+
+    A signal takes effect when the kernel next schedules the process, so this polls.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in states:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def test_sigkill_kills_the_units_main_pid(
@@ -27,9 +36,9 @@ def test_sigstop_hangs_the_process_and_undo_resumes_it(
 ) -> None:
     target = make_target(local_guest(app_process.pid))
     HangApp().inject(target)
-    assert _state(app_process.pid) == "T"
+    assert _reaches_state(app_process.pid, "T")
     HangApp().undo(target)
-    assert _state(app_process.pid) in ("S", "R")
+    assert _reaches_state(app_process.pid, "SR")
 
 
 def test_signal_fails_when_the_unit_has_no_main_process(local_guest: Any, make_target: Any) -> None:
