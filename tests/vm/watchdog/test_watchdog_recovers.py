@@ -25,7 +25,6 @@ from mlopsdeploy.faults import (
     WipeVM,
 )
 from mlopsdeploy.runner import DeployOptions, deploy
-from mlopsdeploy.ssh_access import key_logs_in
 from mlopsdeploy.watchdog.background import BackgroundWatchdog
 from mlopsdeploy.watchdog.journal import Incident
 
@@ -108,8 +107,7 @@ def test_home_wipe_is_redeployed(watched_host: WatchedHost, tmp_path: Path) -> N
     incident = break_and_wait(watched_host, tmp_path, WipeHome(), REDEPLOY_S)
     assert actions(incident) == [("redeploy", "ok")]
     assert "login with default key" in incident.actions[0].reason
-    cfg = watched_host.cfg
-    assert cfg.default_key is not None and not key_logs_in(cfg, cfg.default_key)
+    assert watched_host.default_key_rejected()
 
 
 def test_unrepairable_model_makes_it_give_up_loudly_and_keep_probing(
@@ -144,5 +142,4 @@ def test_vm_wipe_is_reprovisioned(watched_host: WatchedHost, tmp_path: Path) -> 
     incident = break_and_wait(watched_host, tmp_path, WipeVM(), REDEPLOY_S)
     assert actions(incident) == [("reprovision", "ok")]
     assert "host key changed" in incident.actions[0].reason
-    cfg = watched_host.cfg
-    assert cfg.default_key is not None and not key_logs_in(cfg, cfg.default_key)
+    assert watched_host.default_key_rejected()

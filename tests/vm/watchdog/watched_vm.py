@@ -13,6 +13,7 @@ from pathlib import Path
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.faults import Target
 from mlopsdeploy.resilience.probes import AppProbe
+from mlopsdeploy.ssh_access import key_logs_in
 from mlopsdeploy.testbed.machine import TestVM
 
 
@@ -23,6 +24,11 @@ class WatchedHost:
     target: Target
     hosts_file: Path
     model_dir: Path
+
+    def default_key_rejected(self) -> bool:
+        """The lockout a (re)deploy must restore: the shared default key no longer logs in."""
+        default = self.cfg.default_key
+        return default is not None and not key_logs_in(self.cfg, default)
 
     def labels_correct(self) -> str | None:
         """None when readyz is 200 and the canaries and a dozen everyday sentences are right."""
