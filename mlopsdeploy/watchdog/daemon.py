@@ -75,7 +75,8 @@ def cron_line(
     secrets = shlex.quote(str(env_file(env)))
     command = shlex.join(watch_command(options))
     return (
-        f"* * * * * cd {shlex.quote(str(workdir))} && set -a && {{ [ ! -f {secrets} ] || . "
+        f"* * * * * mkdir -p {shlex.quote(str(log.parent))} && "
+        f"cd {shlex.quote(str(workdir))} && set -a && {{ [ ! -f {secrets} ] || . "
         f"{secrets}; }} && set +a && {passed + ' ' if passed else ''}exec {command} "
         f">> {shlex.quote(str(log))} 2>&1"
     )

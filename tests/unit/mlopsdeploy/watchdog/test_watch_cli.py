@@ -45,7 +45,7 @@ def test_cron_line_starts_it_every_minute_and_logs_to_the_state_dir(
 ) -> None:
     assert main(["--print-cron", "--state-dir", str(tmp_path)]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith("* * * * * cd ")
+    assert line.startswith(f"* * * * * mkdir -p {tmp_path} && cd ")
     assert f"-m mlopsdeploy.watchdog --state-dir {tmp_path}" in line
     assert line.endswith(f">> {tmp_path}/watchdog.log 2>&1")
 
