@@ -112,7 +112,7 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
             record.model_version = answer.model_version
             _verify(subject, tag, deadlines, record)
         else:
-            record.error = f"no correct answer within {deadlines.recover:g}s: {answer.cause}"
+            record.error = f"not recovered: {answer.cause}"
     except Exception as error:
         record.error = f"{type(error).__name__}: {error}"
     finally:
@@ -211,11 +211,11 @@ def _recover(
         record.outage_seen = True
 
     deadline = start + deadlines.recover
+    window = min(recovery.self_heal_seconds, deadline - time.monotonic())
     answer = subject.probe.correct()
     if not answer.ok:
         outage(answer)
-    if not answer.ok and recovery.self_heal_seconds > 0:
-        window = min(recovery.self_heal_seconds, deadline - time.monotonic())
+    if not answer.ok and window > 0:
         answer = poll(subject.probe.correct, window, on_failure=outage)
     if answer.ok and not (recovery.redeploy and tag):
         record.recovery_path = (
@@ -223,7 +223,7 @@ def _recover(
         )
         return answer
     if not recovery.redeploy:
-        return answer
+        return Answer(f"systemd did not heal it within {window:g}s: {answer.cause}")
     if recovery.accept_new_host_key:
         refused = _deploy(subject, DeployRequest("refused: changed host key"), record)
         record.check(
@@ -236,8 +236,9 @@ def _recover(
     if not run.ok:
         return Answer(f"recovery deploy failed: {run.error}")
     answer = poll(subject.probe.correct, deadline - time.monotonic(), on_failure=outage)
-    if answer.ok:
-        record.recovery_path = RecoveryPath.REDEPLOY
+    if not answer.ok:
+        return Answer(f"no correct answer {deadlines.recover:g}s after the fault: {answer.cause}")
+    record.recovery_path = RecoveryPath.REDEPLOY
     return answer
 
 

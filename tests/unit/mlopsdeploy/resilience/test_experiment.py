@@ -138,3 +138,12 @@ def test_restore_redeploys_a_broken_host_and_gives_up_loudly(world: Any) -> None
     world.deployer.refuse = lambda r: "unreachable"
     with pytest.raises(RuntimeError, match="unreachable"):
         restore_steady_state(world.subject, (fault,), seconds=0.2)
+
+
+def test_a_fault_only_systemd_could_heal_is_reported_when_it_does_not(world: Any) -> None:
+    fault = world.fault(Recovery(self_heal_seconds=0.3, redeploy=False))
+    record = run_experiment(fault, world.subject, FAST)
+    assert record.recovery_path is RecoveryPath.NOT_RECOVERED
+    assert record.error is not None
+    assert record.error.startswith("not recovered: systemd did not heal it within 0.3s")
+    assert world.deployer.requests == []
