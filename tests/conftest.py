@@ -1,4 +1,4 @@
-"""Fixtures shared by every test layer: where the offline model lives, and the testbed plugin."""
+"""Fixtures shared by every test layer: the offline model, the testbed and resilience plugins."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["mlopsdeploy.testbed.pytest_plugin"]
+pytest_plugins = [
+    "mlopsdeploy.testbed.pytest_plugin",
+    "mlopsdeploy.resilience.pytest_plugin",
+]
 
 
 @pytest.fixture(scope="session")
