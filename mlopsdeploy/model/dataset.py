@@ -21,17 +21,14 @@ HELD_OUT_ROUNDS = 2
 
 @dataclass(frozen=True)
 class Splits:
+    #: train_tweets + train_templates, shuffled.
+    train: list[Example]
     train_tweets: list[Example]
     train_templates: list[Example]
     held_out_tweets: list[Example]
     held_out_templates: list[Example]
     adjectives: list[str]
     held_out_adjectives: list[str]
-
-    @property
-    def train(self) -> list[Example]:
-        """Everything to train on; the trainer shuffles, so tweets-then-templates is fine."""
-        return self.train_tweets + self.train_templates
 
 
 def _unique(examples: list[Example]) -> list[Example]:
@@ -61,8 +58,12 @@ def make_splits(settings: Settings, tweet_csv: Path, textblob_xml: Path, vader: 
     train_templates = rng.sample(templated, min(settings.train_templates, len(templated)))
     held_templates = _unique(templates.adjective_sentences(held_adjs, HELD_OUT_ROUNDS, rng))
 
+    tweet_examples = [Example(t.text, t.label) for t in train_tweets]
+    train = tweet_examples + train_templates
+    rng.shuffle(train)
     return Splits(
-        train_tweets=[Example(t.text, t.label) for t in train_tweets],
+        train=train,
+        train_tweets=tweet_examples,
         train_templates=train_templates,
         held_out_tweets=[Example(t.text, t.label) for t in held_tweets],
         held_out_templates=held_templates,

@@ -30,6 +30,7 @@ def classify(model_dir: Path, texts: list[str]) -> list[int]:
     from transformers import pipeline
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     classifier = pipeline("text-classification", model=str(model_dir), device="cpu")
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     outputs = classifier([texts[i] for i in order], batch_size=BATCH, truncation=True)

@@ -3,7 +3,10 @@
 The CI budget is minutes on two cores, so the loop spends compute only on real tokens:
 batches are formed from examples of similar length and padded to their own longest member
 (most sentences are far shorter than max_length), and the embedding layer stays frozen, which
-skips its large gradient and keeps held-out words near their pretrained meaning.
+skips its large gradient and keeps held-out words near their pretrained meaning. Freezing the
+two lowest encoder layers as well saves ~25 % compute per token, but even with the saved time
+spent on more data (8000 tweets, 1500 templates) it scored lower: 0.884 instead of 0.888 on
+held-out tweets, 0.965 instead of 0.986 on held-out templates.
 """
 
 from __future__ import annotations
