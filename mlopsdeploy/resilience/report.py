@@ -22,6 +22,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mlopsdeploy.faults import by_name
 from mlopsdeploy.resilience.record import Record, RecoveryPath
 
 REPORT_NAME = "resilience-report"
@@ -171,6 +172,7 @@ def write_report(records: Sequence[Record], directory: Path) -> list[Path]:
         "generated_at": generated,
         "environment": env,
         "goals_seconds": GOALS,
+        "faults": [entry for row in rows if (entry := _catalogue_entry(row.fault))],
         "summary": [
             {"fault": r.fault, "runs": r.runs, "median_seconds": r.median, "verified": r.verified}
             for r in rows
@@ -202,6 +204,12 @@ def markdown(
         f"![recovery time per fault]({chart})",
         "",
     ]
+    lines += ["## What each fault breaks", ""]
+    for row in rows:
+        entry = _catalogue_entry(row.fault)
+        if entry is not None:
+            lines.append(f"- **{row.fault}**: {entry['breaks']}")
+    lines.append("")
     failed = [record for record in records if not record.verified]
     if failed:
         lines += ["## Not verified", ""]
@@ -213,6 +221,14 @@ def markdown(
         lines.append("")
     lines += ["## Environment", "", "```json", json.dumps(env, indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def _catalogue_entry(name: str) -> dict[str, object] | None:
+    """The catalogue's description of fault `name` (None for a fault not in the catalogue)."""
+    try:
+        return by_name(name).describe()
+    except KeyError:
+        return None
 
 
 def draw_chart(rows: Sequence[Row], path: Path) -> None:

@@ -71,5 +71,7 @@ def test_report_files_hold_table_chart_failures_and_environment(tmp_path: Path) 
     assert "| vm-wipe | redeploy | 31.0 | ≤ 35 | 2 | 0/1 |" in markdown
     assert "**vm-wipe** on vm1: shared default key rejected: default key logs in" in markdown
     assert "![recovery time per fault](resilience-report.png)" in markdown
+    assert "- **vm-wipe**: the whole VM back to its pristine image" in markdown
+    assert [entry["name"] for entry in document["faults"]] == ["sigkill", "vm-wipe"]
     height, width, _ = imread(written[2]).shape
     assert width == 800 and height > 200

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mlopsdeploy.model.manifest import MANIFEST_NAME, verify, write_manifest
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.resilience.subjects import HttpStandInSwitch, LibraryDeployer, snapshot_app
+from mlopsdeploy.standin import StandIn
+
+
+def test_http_switch_fails_a_stand_in_in_another_thread_through_its_control_port() -> None:
+    with StandIn(control_port=0) as standin:
+        assert standin.control_url is not None
+        switch = HttpStandInSwitch(standin.control_url)
+        switch.set_mode("down")
+        assert standin.mode == "down"
+        switch.set_mode("ok")
+        assert standin.mode == "ok"
+
+
+def test_a_tagged_release_is_the_same_model_under_a_new_manifest(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"\x00" * 64)
+    write_manifest(model, "v1")
+    cfg = HostConfig(name="vm", address="10.213.9.2", own_key=tmp_path / "key")
+    deployer = LibraryDeployer(cfg, model_dir=model, app_dir=tmp_path, scratch=tmp_path / "s")
+
+    variant = deployer._variant("disk-full-1234")
+
+    assert verify(variant) == []
+    manifest = json.loads((variant / MANIFEST_NAME).read_text())
+    assert manifest["version"] == "v1" and manifest["release_tag"] == "disk-full-1234"
+    assert (variant / "weights.bin").stat().st_ino == (model / "weights.bin").stat().st_ino
+    assert json.loads((model / MANIFEST_NAME).read_text()).get("release_tag") is None
+    assert deployer._variant("disk-full-1234") == variant
+
+
+def test_app_snapshot_leaves_build_debris_behind(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    (app / "src" / "app" / "__pycache__").mkdir(parents=True)
+    (app / "src" / "app" / "__init__.py").write_text("")
+    (app / "src" / "app" / "__pycache__" / "x.pyc").write_bytes(b"")
+    (app / "pyproject.toml").write_text("[project]\n")
+    copy = snapshot_app(app, tmp_path / "copy")
+    assert (copy / "src" / "app" / "__init__.py").is_file()
+    assert not (copy / "src" / "app" / "__pycache__").exists()
