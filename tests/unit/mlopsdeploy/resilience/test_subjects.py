@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlopsdeploy.model.manifest import MANIFEST_NAME, verify, write_manifest
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.model.manifest import MANIFEST_NAME, verify, write_manifest
 from mlopsdeploy.resilience.subjects import HttpStandInSwitch, LibraryDeployer, snapshot_app
 from mlopsdeploy.standin import StandIn
 
