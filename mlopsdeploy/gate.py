@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pyinfra import logger
 from pyinfra.api import FunctionCommand, Host, State, operation
+from pyinfra.api.operation import OperationMeta
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.errors import DeployError
@@ -116,7 +117,17 @@ def candidate_gated(cfg: HostConfig, bundle: ReleaseBundle, timeout: float, reco
     yield FunctionCommand(check_candidate, (cfg, bundle, timeout, record), {})
 
 
-@operation(is_idempotent=False)
-def serving_verified(cfg: HostConfig, bundle: ReleaseBundle, timeout: float, record: GateRecord):
-    """Probe the app port after a (re)start; reverts to the previous release if it fails."""
-    yield FunctionCommand(check_serving, (cfg, bundle, timeout, record), {})
+@operation()
+def serving_verified(
+    cfg: HostConfig,
+    bundle: ReleaseBundle,
+    timeout: float,
+    record: GateRecord,
+    after: OperationMeta,
+):
+    """Probe the app port if ``after`` (re)started the app; revert to the previous release if bad.
+
+    + after: the service operation; nothing to verify when it left the app running untouched
+    """
+    if after.is_complete() and after.did_change():
+        yield FunctionCommand(check_serving, (cfg, bundle, timeout, record), {})

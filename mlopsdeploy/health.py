@@ -8,6 +8,7 @@ port forward, so course VMs that expose just one app port can be gated too.
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import threading
@@ -104,9 +105,16 @@ def wait_healthy(
             time.sleep(min(interval, max(0.0, timeout - elapsed)))
 
 
+def _not_refused_channel(record: logging.LogRecord) -> bool:
+    """Drops paramiko's error line for a forward refused while the candidate is still starting."""
+    return "open FAILED" not in record.getMessage()
+
+
 @contextmanager
 def forwarded_port(transport: paramiko.Transport, remote_port: int) -> Iterator[int]:
     """Forward a local loopback port to ``127.0.0.1:remote_port`` on the host (``ssh -L``)."""
+    paramiko_log = logging.getLogger("paramiko.transport")
+    paramiko_log.addFilter(_not_refused_channel)
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -151,3 +159,4 @@ def forwarded_port(transport: paramiko.Transport, remote_port: int) -> Iterator[
         stop.set()
         listener.close()
         acceptor.join(timeout=2)
+        paramiko_log.removeFilter(_not_refused_channel)

@@ -1,9 +1,9 @@
 """The deploy as pyinfra ``@deploy`` functions, shared by the library API and the pyinfra CLI.
 
 Order matters and reads top to bottom: lock access down, check the host can take the release,
-runtime, release, service files, gate, switch, (re)start, verify, prune. Restarts are decided
-here, from what the earlier steps are about to change, because pyinfra re-reads facts when an
-operation runs and by then the unit or token file would already look unchanged.
+runtime, release, service files, gate, switch, (re)start, verify, prune. A restart follows from
+what earlier operations *did* (checked when the service operation runs), because pyinfra re-reads
+facts when an operation runs and by then the unit or token file would already look unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mlopsdeploy.config import HostConfig
 from mlopsdeploy.errors import DeployError
 from mlopsdeploy.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.facts.release import Releases
-from mlopsdeploy.facts.runtime import VenvState
+from mlopsdeploy.facts.runtime import LockStamp
 from mlopsdeploy.facts.service import ServiceStatus
 from mlopsdeploy.gate import GateRecord, candidate_gated, serving_verified
 from mlopsdeploy.ssh_access import authorized_key, public_key_line
@@ -81,8 +81,7 @@ def deploy_app(plan: Plan) -> None:
             present=False,
         )
 
-    venv_report = host.get_fact(VenvState, venv=runtime.venv_path(cfg))
-    venv_ok = venv_report.stamp == plan.lock.digest and not venv_report.broken
+    venv_ok = host.get_fact(LockStamp, path=runtime.venv_path(cfg)) == plan.lock.digest
     index = host.get_fact(Releases, base=cfg.base_dir)
     releasing = index.current != plan.bundle.id
     _check_capacity(plan, venv_ok, staged=plan.bundle.id in index.ids)
@@ -121,18 +120,17 @@ def deploy_app(plan: Plan) -> None:
     release.current_release(
         name="Switch current release", base=cfg.base_dir, release_id=plan.bundle.id
     )
-    restart = (
-        releasing or not status.active or any(op.will_change for op in (venv, staged, token, unit))
+    running = service.service_running(
+        name="App service", cfg=cfg, restart=releasing, after=(venv, staged, token, unit)
     )
-    service.service_running(name="App service", cfg=cfg, restart=restart)
-    if restart:
-        serving_verified(
-            name="Verify serving release",
-            cfg=cfg,
-            bundle=plan.bundle,
-            timeout=plan.gate_timeout,
-            record=plan.record,
-        )
+    serving_verified(
+        name="Verify serving release",
+        cfg=cfg,
+        bundle=plan.bundle,
+        timeout=plan.gate_timeout,
+        record=plan.record,
+        after=running,
+    )
     release.releases_pruned(name="Prune old releases", base=cfg.base_dir, keep=cfg.keep_releases)
 
 
@@ -146,9 +144,14 @@ def rollback_app(cfg: HostConfig, gate_timeout: float, record: GateRecord) -> No
     release.current_release(
         name="Switch to previous release", base=cfg.base_dir, release_id=target.id
     )
-    service.service_running(name="App service", cfg=cfg, restart=True)
+    running = service.service_running(name="App service", cfg=cfg, restart=True)
     serving_verified(
-        name="Verify serving release", cfg=cfg, bundle=target, timeout=gate_timeout, record=record
+        name="Verify serving release",
+        cfg=cfg,
+        bundle=target,
+        timeout=gate_timeout,
+        record=record,
+        after=running,
     )
 
 

@@ -22,8 +22,8 @@ from mlopsdeploy.facts.runtime import (
     LOCK_NAME,
     STAMP_NAME,
     InstallerVersion,
+    LockStamp,
     VenvState,
-    WheelhouseStamp,
 )
 from mlopsdeploy.wheelhouse import Lock
 
@@ -124,7 +124,7 @@ def venv(cfg: HostConfig, lock: Lock, installer_wheel: Path, wheelhouse: Path | 
     if cfg.install == "offline":
         if wheelhouse is None:
             raise ValueError("offline install needs a wheelhouse")
-        if host.get_fact(WheelhouseStamp, path=remote_wheelhouse(cfg)) != lock.digest:
+        if host.get_fact(LockStamp, path=remote_wheelhouse(cfg)) != lock.digest:
             yield from _push_wheelhouse(cfg, lock, wheelhouse)
         lock_file = f"{remote_wheelhouse(cfg)}/{LOCK_NAME}"
     else:

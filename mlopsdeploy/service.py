@@ -15,6 +15,7 @@ from typing import Literal
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, Host, operation
+from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import Directory
 
 from mlopsdeploy.config import HostConfig
@@ -177,17 +178,19 @@ def linger(cfg: HostConfig):
 
 
 @operation()
-def service_running(cfg: HostConfig, restart: bool = False):
-    """Enable the app's unit and make it active; restart it when ``restart`` (an input changed).
+def service_running(cfg: HostConfig, restart: bool = False, after: tuple[OperationMeta, ...] = ()):
+    """Enable the app's unit and make it active; restart it when one of its inputs changed.
 
     + cfg: the host's configuration
-    + restart: decided by the deploy from what it changed (release, unit, token)
+    + restart: restart in any case (a new release is current)
+    + after: operations (venv, release, token, unit) whose changes require a restart
     """
     status = host.get_fact(ServiceStatus, unit=UNIT, scope=cfg.service_scope)
     ctl = systemctl(cfg.service_scope)
     if not status.enabled:
         yield f"{ctl} enable {UNIT}"
-    if restart or not status.active:
+    inputs_changed = any(op.is_complete() and op.did_change() for op in after)
+    if restart or inputs_changed or not status.active:
         yield f"{ctl} restart {UNIT}"
 
 

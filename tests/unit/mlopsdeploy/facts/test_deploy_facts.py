@@ -6,10 +6,10 @@ from mlopsdeploy.facts.host import FreeSpaceMB
 from mlopsdeploy.facts.release import ReleaseIndex, ReleaseIntegrity, Releases
 from mlopsdeploy.facts.runtime import (
     InstallerVersion,
+    LockStamp,
     TargetPython,
     VenvReport,
     VenvState,
-    WheelhouseStamp,
 )
 from mlopsdeploy.facts.service import FileDigest, ServiceStatus
 
@@ -46,7 +46,7 @@ def test_small_facts() -> None:
     df = ["Filesystem 1048576-blocks Used Available Capacity Mounted", "overlay 100 40 60 40% /"]
     assert FreeSpaceMB().process(df) == 60
     assert TargetPython().process(["3.11 x86_64 2.36"]).libc == "2.36"
-    assert WheelhouseStamp().process(["none"]) is None
+    assert LockStamp().process(["none"]) is None
     assert InstallerVersion().process(["uv 0.13.8 (x86_64-unknown-linux-gnu)"]) == "uv 0.13.8"
     assert InstallerVersion().process(["none"]) is None
     assert FileDigest().process(["none"]) is None

@@ -7,7 +7,7 @@ from pyinfra.api import FileUploadCommand
 from pyinfra.facts.deb import DebPackages
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.facts.runtime import InstallerVersion, VenvReport, VenvState, WheelhouseStamp
+from mlopsdeploy.facts.runtime import InstallerVersion, LockStamp, VenvReport, VenvState
 from mlopsdeploy.runtime import installer, os_packages, venv
 from mlopsdeploy.wheelhouse import Lock
 
@@ -38,7 +38,7 @@ def test_intact_venv_is_no_change(run_op, cfg, wheelhouse) -> None:
 
 
 def test_cold_host_gets_wheelhouse_then_venv(run_op, cfg, wheelhouse) -> None:
-    facts = {VenvState: VenvReport(stamp=None), WheelhouseStamp: None}
+    facts = {VenvState: VenvReport(stamp=None), LockStamp: None}
     commands = run_op(venv, facts, cfg=cfg, lock=LOCK, installer_wheel=UV, wheelhouse=wheelhouse)
     pushed = uploads(commands)
     assert "/home/student-admin/mlopsdeploy/wheelhouse.partial/torch-2.13.0+cpu-cp311.whl" in pushed
@@ -56,14 +56,14 @@ def test_cold_host_gets_wheelhouse_then_venv(run_op, cfg, wheelhouse) -> None:
 
 
 def test_wheelhouse_already_on_host_is_not_pushed_again(run_op, cfg, wheelhouse) -> None:
-    facts = {VenvState: VenvReport(stamp=None), WheelhouseStamp: "abc123"}
+    facts = {VenvState: VenvReport(stamp=None), LockStamp: "abc123"}
     commands = run_op(venv, facts, cfg=cfg, lock=LOCK, installer_wheel=UV, wheelhouse=wheelhouse)
     assert uploads(commands) == []
     assert any(" pip install " in c for c in commands if isinstance(c, str))
 
 
 def test_broken_package_is_reinstalled_alone(run_op, cfg, wheelhouse) -> None:
-    facts = {VenvState: VenvReport(stamp="abc123", broken=["fastapi"]), WheelhouseStamp: "abc123"}
+    facts = {VenvState: VenvReport(stamp="abc123", broken=["fastapi"]), LockStamp: "abc123"}
     (command,) = run_op(venv, facts, cfg=cfg, lock=LOCK, installer_wheel=UV, wheelhouse=wheelhouse)
     assert "--no-deps --reinstall fastapi==0.165.0" in command
     assert "torch" not in command

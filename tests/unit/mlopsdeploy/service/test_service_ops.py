@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from pyinfra.api import FileUploadCommand
+from pyinfra.api.operation import OperationMeta
+from pyinfra.connectors.util import CommandOutput
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.facts.service import FileDigest, ServiceStatus, UnitStatus
@@ -111,3 +113,18 @@ def test_token_file_with_wrong_mode_is_rewritten(run_op, cfg) -> None:
 def test_service_restarts_only_when_needed(run_op, cfg, status, restart, expected) -> None:
     commands = run_op(service_running, {ServiceStatus: status}, cfg=cfg, restart=restart)
     assert [c.split()[-2] for c in commands] == expected
+
+
+def finished(changed: bool) -> OperationMeta:
+    meta = OperationMeta("hash", is_change=None)
+    meta.set_complete(True, ["cmd"] if changed else [], CommandOutput([]))
+    return meta
+
+
+def test_service_restarts_when_an_input_operation_changed(run_op, cfg) -> None:
+    status = UnitStatus(active=True, enabled=True, linger=True)
+    unchanged = (finished(False), finished(False))
+    assert run_op(service_running, {ServiceStatus: status}, cfg=cfg, after=unchanged) == []
+    changed = (finished(False), finished(True))
+    (command,) = run_op(service_running, {ServiceStatus: status}, cfg=cfg, after=changed)
+    assert command.endswith("restart mlopsdeploy.service")
