@@ -26,14 +26,18 @@ class RemoteError(RuntimeError):
 
 
 def diagnose(cfg: HostConfig, timeout_s: float = 5.0) -> Diagnosis:
+    """What is wrong with `cfg`'s host, as far as one SSH connection shows; never raises."""
     try:
         transport = _connect(cfg, timeout_s)
     except RemoteError as exc:
         return Diagnosis(ssh_banner=None, error=str(exc))
+    banner = transport.remote_version
     try:
         host_key = _compare_host_key(cfg, transport.get_remote_server_key())
-        login = _log_in(transport, cfg)
-        banner = transport.remote_version
+        try:
+            login = _log_in(transport, cfg)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            return Diagnosis(banner, host_key, error=f"login failed: {type(exc).__name__}: {exc}")
         if login != LoginKey.OWN:
             return Diagnosis(banner, host_key, login)
         fact = UnitProcess()
