@@ -92,7 +92,7 @@ def train_and_evaluate(plan: Plan, dest: Path, log: Callable[[str], None]) -> Tr
         f"{len(splits.held_out_adjectives)} adjectives"
     )
     started, cpu_started = time.monotonic(), time.process_time()
-    model, tokenizer = train.load(sources.ENCODER.path())
+    model, tokenizer = train.load(sources.ENCODER.path(), plan.settings.seed)
     train.fine_tune(model, tokenizer, splits.train, plan.settings, log)
     seconds = round(time.monotonic() - started, 1)
     cpu_seconds = round(time.process_time() - cpu_started, 1)

@@ -42,10 +42,14 @@ def length_batches(lengths: list[int], batch_size: int, seed: int) -> list[list[
     return batches
 
 
-def load(encoder_dir: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The encoder with a fresh 2-label head named like the SST-2 DistilBERT model's."""
+def load(encoder_dir: Path, seed: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The encoder with a fresh 2-label head named like the SST-2 DistilBERT model's.
+
+    Seeded: the head's random initialisation is part of what makes two builds identical.
+    """
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(
         encoder_dir,
         num_labels=len(LABELS),
