@@ -51,7 +51,7 @@ def measure(watchdog: BackgroundWatchdog, fault: Fault, target: Target) -> tuple
 
 def recoverable(args: argparse.Namespace, work: Path, env: dict[str, str], target: Target) -> None:
     rows: list[tuple[str, list[float], list[float], str]] = []
-    with BackgroundWatchdog(work / "state", [], env) as watchdog:
+    with BackgroundWatchdog(work / "state", ["--verbose"], env) as watchdog:
         watchdog.wait_log(" healthy: ", 120)
         for name in args.faults.split(","):
             fault = by_name(name)
@@ -78,7 +78,7 @@ def recoverable(args: argparse.Namespace, work: Path, env: dict[str, str], targe
 
 
 def persistent(args: argparse.Namespace, work: Path, env: dict[str, str], target: Target) -> None:
-    options = ["--cooldown", "2"]
+    options = ["--cooldown", "2", "--verbose"]
     broken_source = {**env, "MLOPSDEPLOY_MODEL_DIR": str(work / "no-model-here")}
     with BackgroundWatchdog(work / "persistent", options, broken_source) as watchdog:
         watchdog.wait_log(" healthy: ", 120)
@@ -119,7 +119,7 @@ def main() -> int:
                 "MLOPSDEPLOY_MODEL_DIR": str(model_dir),
             }
             target = deployed_target(cfg, machine=vm, api=None)
-            if args.runs:
+            if args.runs or args.wipe_runs:
                 recoverable(args, work, env, target)
             if args.persistent_minutes:
                 persistent(args, work, env, target)

@@ -102,6 +102,7 @@ class HostWatcher:
         incident = self.incident
         assert incident is not None
         incident.diagnosis = diagnosis.summary()
+        log.debug("%s: diagnosis: %s", self.host, incident.diagnosis)
         decision = decide(diagnosis, self._situation(self._clock()), self._settings.host_key_policy)
         self._apply(decision)
 
