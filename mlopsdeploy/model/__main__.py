@@ -7,6 +7,7 @@ import dataclasses
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from mlopsdeploy.model.manifest import read_manifest, verify
@@ -23,7 +24,11 @@ def _threads(requested: int | None) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from mlopsdeploy.model.build import GateFailed, build, plan
+    from mlopsdeploy.model.build import GateFailed, Plan, Trained, build, plan, train_and_evaluate
+
+    def produce(the_plan: Plan, dest: Path, log: Callable[[str], None]) -> Trained:
+        _threads(args.threads)  # here, so that a cache hit never imports torch
+        return train_and_evaluate(the_plan, dest, log)
 
     overrides = {"train_tweets": args.train_tweets, "train_templates": args.train_templates}
     settings = dataclasses.replace(
@@ -32,9 +37,10 @@ def _build(args: argparse.Namespace) -> int:
     the_plan = plan(settings)
     cache_dir = args.cache_dir or default_cache_dir()
     print(f"model version {the_plan.version} (cache {cache_dir})", flush=True)
-    _threads(args.threads)
     try:
-        result = build(args.out, the_plan, cache_dir, log=lambda line: print(line, flush=True))
+        result = build(
+            args.out, the_plan, cache_dir, produce, log=lambda line: print(line, flush=True)
+        )
     except GateFailed as failure:
         print(f"build failed: {failure}", file=sys.stderr)
         return 1
