@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # paramiko logs a traceback for every host that does not answer; the diagnosis says it.
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe request
+    for chatty in ("httpx", "httpcore"):  # a line (or ten) per probe request
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return watch(args, state)
     except ConfigError as exc:
