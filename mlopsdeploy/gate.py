@@ -30,25 +30,29 @@ class GateRecord:
     probes: list[ProbeResult] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Gate:
+    """One release's gate on one host: what to probe, for how long, where the verdict goes."""
+
+    cfg: HostConfig
+    bundle: ReleaseBundle
+    timeout: float
+    record: GateRecord
+
+
 def _refuse(target: Host, record: GateRecord, error: DeployError) -> bool:
     record.failure = error
     target.log_styled(str(error), fg="red", log_func=logger.error)
     return False
 
 
-def check_candidate(
-    state: State,
-    host: Host,
-    cfg: HostConfig,
-    bundle: ReleaseBundle,
-    timeout: float,
-    record: GateRecord,
-) -> bool:
+def check_candidate(state: State, host: Host, gate: Gate) -> bool:
     """Probe the candidate through an SSH port forward, then stop it whatever the verdict."""
+    cfg, bundle, record = gate.cfg, gate.bundle, gate.record
     transport = host.connector.client.get_transport()  # type: ignore[attr-defined]
     try:
         with forwarded_port(transport, cfg.probe_port) as port:
-            result = wait_healthy(f"http://127.0.0.1:{port}", bundle.canaries, timeout)
+            result = wait_healthy(f"http://127.0.0.1:{port}", bundle.canaries, gate.timeout)
         record.probes.append(result)
         journal = [] if result.ok else journal_tail(host, cfg, CANDIDATE_UNIT)
     finally:
@@ -67,16 +71,10 @@ def check_candidate(
     )
 
 
-def check_serving(
-    state: State,
-    host: Host,
-    cfg: HostConfig,
-    bundle: ReleaseBundle,
-    timeout: float,
-    record: GateRecord,
-) -> bool:
+def check_serving(state: State, host: Host, gate: Gate) -> bool:
     """Probe the public app port; on failure put the previous release back (or stop serving)."""
-    result = wait_healthy(cfg.url, bundle.canaries, timeout)
+    cfg, bundle, record = gate.cfg, gate.bundle, gate.record
+    result = wait_healthy(cfg.url, bundle.canaries, gate.timeout)
     record.probes.append(result)
     if result.ok:
         return True
@@ -104,30 +102,22 @@ def check_serving(
 
 
 @operation(is_idempotent=False)
-def candidate_gated(cfg: HostConfig, bundle: ReleaseBundle, timeout: float, record: GateRecord):
-    """Start ``bundle`` as the candidate unit and probe it; fails the deploy if it is unhealthy.
+def candidate_gated(gate: Gate):
+    """Start the release as the candidate unit and probe it; fails the deploy if it is unhealthy.
 
-    + cfg: the host's configuration
-    + bundle: the staged release to gate
-    + timeout: seconds the candidate gets to become healthy
-    + record: receives the verdict
+    + gate: the host, the staged release, the timeout, and where the verdict goes
     """
-    yield swap_link(cfg.base_dir, "candidate", bundle.id)
-    yield f"{systemctl(cfg.service_scope)} restart {CANDIDATE_UNIT}"
-    yield FunctionCommand(check_candidate, (cfg, bundle, timeout, record), {})
+    yield swap_link(gate.cfg.base_dir, "candidate", gate.bundle.id)
+    yield f"{systemctl(gate.cfg.service_scope)} restart {CANDIDATE_UNIT}"
+    yield FunctionCommand(check_candidate, (gate,), {})
 
 
 @operation()
-def serving_verified(
-    cfg: HostConfig,
-    bundle: ReleaseBundle,
-    timeout: float,
-    record: GateRecord,
-    after: OperationMeta,
-):
+def serving_verified(gate: Gate, after: OperationMeta):
     """Probe the app port if ``after`` (re)started the app; revert to the previous release if bad.
 
+    + gate: the host, the release now current, the timeout, and where the verdict goes
     + after: the service operation; nothing to verify when it left the app running untouched
     """
     if after.is_complete() and after.did_change():
-        yield FunctionCommand(check_serving, (cfg, bundle, timeout, record), {})
+        yield FunctionCommand(check_serving, (gate,), {})

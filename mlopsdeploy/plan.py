@@ -21,7 +21,7 @@ from mlopsdeploy.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.facts.release import Releases
 from mlopsdeploy.facts.runtime import LockStamp
 from mlopsdeploy.facts.service import ServiceStatus
-from mlopsdeploy.gate import GateRecord, candidate_gated, serving_verified
+from mlopsdeploy.gate import Gate, GateRecord, candidate_gated, serving_verified
 from mlopsdeploy.ssh_access import authorized_key, public_key_line
 from mlopsdeploy.wheelhouse import Lock
 
@@ -109,28 +109,16 @@ def deploy_app(plan: Plan) -> None:
     service.unit_file(name="Candidate unit", cfg=cfg, role="candidate")
     service.linger(name="Linger", cfg=cfg)
 
+    gate = Gate(cfg, plan.bundle, plan.gate_timeout, plan.record)
     if releasing and index.current:
-        candidate_gated(
-            name="Gate candidate release",
-            cfg=cfg,
-            bundle=plan.bundle,
-            timeout=plan.gate_timeout,
-            record=plan.record,
-        )
+        candidate_gated(name="Gate candidate release", gate=gate)
     release.current_release(
         name="Switch current release", base=cfg.base_dir, release_id=plan.bundle.id
     )
     running = service.service_running(
         name="App service", cfg=cfg, restart=releasing, after=(venv, staged, token, unit)
     )
-    serving_verified(
-        name="Verify serving release",
-        cfg=cfg,
-        bundle=plan.bundle,
-        timeout=plan.gate_timeout,
-        record=plan.record,
-        after=running,
-    )
+    serving_verified(name="Verify serving release", gate=gate, after=running)
     release.releases_pruned(name="Prune old releases", base=cfg.base_dir, keep=cfg.keep_releases)
 
 
@@ -145,14 +133,8 @@ def rollback_app(cfg: HostConfig, gate_timeout: float, record: GateRecord) -> No
         name="Switch to previous release", base=cfg.base_dir, release_id=target.id
     )
     running = service.service_running(name="App service", cfg=cfg, restart=True)
-    serving_verified(
-        name="Verify serving release",
-        cfg=cfg,
-        bundle=target,
-        timeout=gate_timeout,
-        record=record,
-        after=running,
-    )
+    gate = Gate(cfg, target, gate_timeout, record)
+    serving_verified(name="Verify serving release", gate=gate, after=running)
 
 
 @deploy("mlopsdeploy bootstrap")
