@@ -14,25 +14,20 @@ import pytest
 
 from mlopsdeploy.faults import CATALOGUE, Fault, NotApplicable
 from mlopsdeploy.resilience import Record, Subject, run_experiment
-from mlopsdeploy.resilience.report import GOALS
 
 pytestmark = pytest.mark.resilience
 
-#: Faults with a recovery-time goal run this often at least, so their median means something.
-GOAL_RUNS = 3
-
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per fault, or `--resilience-repeat N` runs of each (ids `<fault>-<run>`)."""
     if "fault" not in metafunc.fixturenames:
         return
-    repeat = metafunc.config.getoption("resilience_repeat")
-    params = []
-    for fault in CATALOGUE:
-        runs = max(repeat, GOAL_RUNS) if fault.name in GOALS else repeat
-        for run in range(1, runs + 1):
-            params.append(
-                pytest.param(fault, id=fault.name if runs == 1 else f"{fault.name}-{run}")
-            )
+    runs = metafunc.config.getoption("resilience_repeat")
+    params = [
+        pytest.param(fault, id=fault.name if runs == 1 else f"{fault.name}-{run}")
+        for fault in CATALOGUE
+        for run in range(1, runs + 1)
+    ]
     metafunc.parametrize("fault", params)
 
 
