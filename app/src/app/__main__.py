@@ -17,6 +17,7 @@ import uvicorn
 
 from app.config import Settings, parse_settings
 from app.redaction import RedactingFilter
+from app.systemd import Watchdog
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
@@ -41,12 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     signal.signal(signal.SIGTERM, exit_on_signal)
     signal.signal(signal.SIGINT, exit_on_signal)
+    # Pinging starts before the slow imports so that start-up counts as alive (see app.systemd).
+    watchdog = Watchdog.from_environment()
+    if watchdog:
+        watchdog.start()
     # Imported only now: gradio and transformers take seconds to import, and `--help` or a
     # mistyped flag should answer at once.
     from app.factory import create_app
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, watchdog),
         host=settings.host,
         port=settings.port,
         log_config=None,

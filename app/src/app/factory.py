@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,13 +17,17 @@ from app.local_model import LocalModel
 from app.metrics import Metrics, MetricsMiddleware
 from app.routes import build_router, error_handler
 from app.services import Services
+from app.systemd import Watchdog
 from app.ui import build_ui
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The ASGI app for `settings`; the model loads when the app starts (its lifespan)."""
+def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
+    """The ASGI app for `settings`; the model loads when the app starts (its lifespan).
+
+    + watchdog: systemd's watchdog, fed by the event loop's heartbeat while the app runs
+    """
     metrics = Metrics()
     model = LocalModel(
         settings.model,
@@ -41,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        heartbeat = asyncio.create_task(watchdog.heartbeat()) if watchdog else None
         await model.start()
         readiness = await model.readiness()
         metrics.ready.set(1 if readiness.ready else 0)
@@ -51,6 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            if heartbeat:
+                heartbeat.cancel()
             await model.stop()
 
     app = FastAPI(
