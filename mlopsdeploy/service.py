@@ -34,6 +34,9 @@ _HARDENING_USER = (
     "RestrictRealtime=yes",
     "RestrictSUIDSGID=yes",
 )
+# A hung app (SIGSTOP, a stuck event loop) stops its WATCHDOG=1 pings (app/systemd.py); systemd
+# then kills it with SIGKILL, which also ends a stopped process, and Restart=always brings it back.
+_WATCHDOG = ("WatchdogSec=20", "WatchdogSignal=SIGKILL", "NotifyAccess=main")
 _HARDENING_SYSTEM = (
     "ProtectSystem=strict",
     "PrivateTmp=yes",
@@ -96,6 +99,8 @@ def render_unit(cfg: HostConfig, role: Role = "main") -> str:
         "TimeoutStopSec=20",
         *_HARDENING_USER,
     ]
+    if role == "main":
+        lines += _WATCHDOG
     if cfg.service_scope == "system":
         lines += [f"User={cfg.user}", f"ReadWritePaths={base}", *_HARDENING_SYSTEM]
     if role == "main":

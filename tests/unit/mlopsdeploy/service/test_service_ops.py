@@ -48,6 +48,10 @@ def test_main_unit_restarts_forever_and_reads_the_token_file(cfg) -> None:
     assert d["ExecStart"] == ["/home/student-admin/mlopsdeploy/venv/bin/python -m app"]
     assert d["NoNewPrivileges"] == ["yes"]
     assert d["WantedBy"] == ["default.target"]
+    # A hung app is killed by systemd's watchdog (the app pings it, see app/systemd.py).
+    assert d["WatchdogSec"] == ["20"]
+    assert d["WatchdogSignal"] == ["SIGKILL"]
+    assert d["NotifyAccess"] == ["main"]
 
 
 def test_candidate_unit_is_loopback_only_and_never_restarted(cfg) -> None:
@@ -57,6 +61,7 @@ def test_candidate_unit_is_loopback_only_and_never_restarted(cfg) -> None:
     assert '"APP_MODEL=/home/student-admin/mlopsdeploy/candidate/model"' in d["Environment"]
     assert d["Restart"] == ["no"]
     assert "WantedBy" not in d
+    assert "WatchdogSec" not in d
 
 
 def test_system_unit_runs_as_the_user_with_a_read_only_os() -> None:
