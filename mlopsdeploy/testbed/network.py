@@ -14,6 +14,8 @@ from pathlib import Path
 
 NETNS_DIR = Path("/run/netns")
 GUEST_IFNAME = "eth0"
+#: Metric of the fallback route: worse than the connected route (0), so used only when it is gone.
+FALLBACK_METRIC = "1000"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class Link:
         return f"10.213.{self.index}.2"
 
     @property
+    def subnet(self) -> str:
+        return f"10.213.{self.index}.0/30"
+
+    @property
     def netns_path(self) -> Path:
         return NETNS_DIR / self.netns
 
@@ -52,11 +58,20 @@ class Link:
         _ip("-n", self.netns, "addr", "replace", f"{self.guest_address}/30", "dev", GUEST_IFNAME)
         _ip("-n", self.netns, "link", "set", GUEST_IFNAME, "up")
         _ip("-n", self.netns, "link", "set", "lo", "up")
+        # While the link is down (cut_network) its connected route is gone, and traffic to the
+        # guest's address would follow the host's default route out of this machine. This
+        # fallback route (a worse metric than the connected one) fails it locally instead.
+        _ip("route", "replace", "unreachable", self.subnet, "metric", FALLBACK_METRIC)
 
     def destroy(self) -> None:
-        """Remove the veth pair and the namespace; whatever part is missing is skipped."""
+        """Remove the veth pair, the fallback route and the namespace; missing parts are skipped."""
         if host_link_exists(self.index):
             _ip("link", "del", self.host_ifname)
+        subprocess.run(
+            ["ip", "route", "del", "unreachable", self.subnet, "metric", FALLBACK_METRIC],
+            capture_output=True,
+            check=False,
+        )
         remove_namespace(self.netns)
 
     def set_up(self, up: bool) -> None:

@@ -4,6 +4,7 @@ and cgroups of its own."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,11 @@ def test_cut_network_isolates_a_running_machine_until_restored(test_vm: TestVM) 
     test_vm.cut_network()
     assert test_vm.network_is_cut()
     assert test_vm.run("true", check=False, timeout=30).returncode == 255
+    # Traffic to the guest fails on this machine; it must never follow the default route out.
+    route = subprocess.run(
+        ["ip", "route", "get", test_vm.address], capture_output=True, text=True, check=False
+    )
+    assert route.returncode != 0 or route.stdout.startswith("unreachable"), route.stdout
     assert test_vm.is_running()
     test_vm.restore_network()
     assert test_vm.run("echo back").stdout.strip() == "back"
