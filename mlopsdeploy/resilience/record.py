@@ -32,12 +32,18 @@ class Check:
 
 @dataclass
 class DeployRun:
-    """One run of the deploy during an experiment, and why it was run."""
+    """One run of the deploy during an experiment, and why it was run.
+
+    + changed: the deploy steps that changed something, in order
+    + step_seconds: how long each of those took (where recovery time goes)
+    + timings: the deploy's phases (access, bootstrap, connect, ops, verify, total)
+    """
 
     purpose: str
     ok: bool
     seconds: float
     changed: list[str] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 

@@ -120,6 +120,7 @@ class LibraryDeployer:
             ok=result.ok,
             seconds=round(time.monotonic() - start, 3),
             changed=result.changed,
+            step_seconds={step.name: step.seconds for step in result.steps if step.changed},
             timings=result.timings,
             error=None if result.error is None else str(result.error),
         )
