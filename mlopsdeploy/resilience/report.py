@@ -247,6 +247,8 @@ def draw_chart(rows: Sequence[Row], path: Path) -> None:
             axes.plot([row.goal], [y], "r|", markersize=14, markeredgewidth=2)
     axes.set_yticks(list(positions), labels)
     axes.invert_yaxis()
-    axes.set_xlabel("seconds from injection to first correct answer (bar: median, red: goal)")
+    axes.set_xlabel(
+        "seconds from the fault taking effect to the first correct answer (bar: median, red: goal)"
+    )
     axes.set_title("Recovery time per fault (green: systemd healed, blue: redeploy)")
     figure.savefig(path, dpi=100)
