@@ -81,12 +81,22 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "resilience: breaks test VMs and proves recovery (pytest -m resilience)"
     )
     target = config.getoption("resilience_target")
-    if target and config.getoption("i_know_this_wipes") != target:
-        raise pytest.UsageError(
-            f"--resilience-target={target} breaks that host on purpose; "
-            f"confirm with --i-know-this-wipes={target}"
-        )
+    if target:
+        _inventory_host(target, config.getoption("i_know_this_wipes"))
     config.pluginmanager.register(ReportCollector(config), "mlopsdeploy-resilience-report")
+
+
+def _inventory_host(name: str, confirmed: str | None) -> HostConfig:
+    """The user's host `name`, once they confirmed by naming it again; else a usage error."""
+    if confirmed != name:
+        raise pytest.UsageError(
+            f"--resilience-target={name} breaks that host on purpose; "
+            f"confirm with --i-know-this-wipes={name}"
+        )
+    hosts = {cfg.name: cfg for cfg in load_hosts()}
+    if name not in hosts:
+        raise pytest.UsageError(f"--resilience-target={name}: not in your hosts {sorted(hosts)}")
+    return hosts[name]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -162,7 +172,7 @@ def resilience_subject(
     target = request.config.getoption("resilience_target")
     with ExitStack() as stack:
         if target:
-            subject = _inventory_subject(target, release)
+            subject = release.subject(_inventory_host(target, target))
         else:
             subject = _testbed_subject(request, stack, release)
         stack.callback(subject.probe.close)
@@ -186,13 +196,6 @@ class Release:
         return deployed_subject(
             cfg, self.model_dir, self.app_dir, self.work / "releases", machine, api
         )
-
-
-def _inventory_subject(name: str, release: Release) -> Subject:
-    hosts = {cfg.name: cfg for cfg in load_hosts()}
-    if name not in hosts:
-        raise pytest.UsageError(f"--resilience-target={name}: not in your hosts ({sorted(hosts)})")
-    return release.subject(hosts[name])
 
 
 def _testbed_subject(request: pytest.FixtureRequest, stack: ExitStack, release: Release) -> Subject:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,12 +28,15 @@ def test_without_record():
 
 def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_recording.py").write_text(RECORDING_TESTS)
+    hosts = tmp_path / "hosts.toml"
+    hosts.write_text('[hosts.myvm]\naddress = "10.213.9.2"\nown_key = "/nonexistent"\n')
     return subprocess.run(
         [
             *(sys.executable, "-m", "pytest", "-p", "mlopsdeploy.resilience.pytest_plugin"),
             *("-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path), *args),
         ],
         cwd=tmp_path,
+        env={**os.environ, "MLOPSDEPLOY_CONFIG": str(hosts)},
         capture_output=True,
         text=True,
         timeout=300,
@@ -55,3 +59,9 @@ def test_a_real_target_must_be_confirmed_by_name(tmp_path: Path) -> None:
     result = _pytest(tmp_path, "--resilience-target=myvm", "--i-know-this-wipes=othervm")
     assert result.returncode == 4
     assert "confirm with --i-know-this-wipes=myvm" in result.stderr
+
+
+def test_a_real_target_must_be_in_the_users_hosts(tmp_path: Path) -> None:
+    result = _pytest(tmp_path, "--resilience-target=yourvm", "--i-know-this-wipes=yourvm")
+    assert result.returncode == 4
+    assert "--resilience-target=yourvm: not in your hosts ['myvm']" in result.stderr
