@@ -75,14 +75,19 @@ def build_app_wheel(app_dir: Path, cache: Path) -> Path:
         "--no-deps",
         "--no-build-isolation",
     ]
+    # Built aside and moved in whole, so a parallel builder never sees a half-written wheel.
+    partial = out / f".partial-{os.getpid()}"
     result = subprocess.run(
-        [*pip_wheel, "-w", str(out), str(app_dir)],
+        [*pip_wheel, "-w", str(partial), str(app_dir)],
         capture_output=True,
         text=True,
         env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
     )
     if result.returncode != 0:
         raise RuntimeError(f"building the app wheel failed:\n{result.stderr[-2000:]}")
+    for wheel in partial.glob("*.whl"):
+        os.replace(wheel, out / wheel.name)
+    partial.rmdir()
     return sorted(out.glob("*.whl"))[0]
 
 

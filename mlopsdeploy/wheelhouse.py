@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
+import os
 import shutil
 import subprocess
 import sys
@@ -118,7 +119,8 @@ def build_wheelhouse(cache: Path, lock: Lock, target: PythonTarget) -> Path:
     out = wheelhouse_dir(cache, lock)
     if (out / STAMP_NAME).is_file():
         return out
-    partial = out.with_name(out.name + ".partial")
+    # One partial dir per process: parallel test workers may build on a cold cache at once.
+    partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     (partial / LOCK_NAME).write_text(lock.text)
@@ -128,6 +130,9 @@ def build_wheelhouse(cache: Path, lock: Lock, target: PythonTarget) -> Path:
     if result.returncode != 0:
         raise RuntimeError(f"building the wheelhouse failed:\n{result.stderr[-2000:]}")
     (partial / STAMP_NAME).write_text(lock.digest + "\n")
+    if (out / STAMP_NAME).is_file():  # another process finished first
+        shutil.rmtree(partial, ignore_errors=True)
+        return out
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return out
