@@ -8,6 +8,7 @@ nothing a client sends can reach the model in a form that makes it fail with a 5
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,13 @@ def _json_object(body: bytes) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise InputError("the body is not valid JSON: nested too deeply", status=400) from None
+    except ValueError:
+        # Valid JSON that Python refuses to read: an integer longer than its int-from-text limit
+        # (which guards against quadratic-time conversion).
+        raise InputError(
+            f"the body holds a number of more than {sys.get_int_max_str_digits()} digits",
+            status=400,
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"the body must be a JSON object, not {_json_type(data)}")
     return data

@@ -1,7 +1,8 @@
 """Whatever a client sends to /api/sentiment, the answer is a well-formed 2xx or 4xx, never a 5xx.
 
 Hypothesis generates the bodies: raw bytes, arbitrary JSON, and objects whose "text"/"texts" hold
-anything JSON can (lone surrogate escapes, control characters, numbers, nesting, huge lists).
+anything JSON can (lone surrogate escapes, control characters, numbers, nesting, huge lists),
+including integers longer than the 4300 digits Python will turn into an int.
 """
 
 from __future__ import annotations
@@ -25,8 +26,19 @@ json_values = st.recursive(
 # Texts the service should accept: no surrogates, within the test app's limits (50 chars, 4 texts).
 plain_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=50)
 text_values = any_char_text | st.sampled_from(["", " ", "\n\t", "ok"]) | json_values
+# `json.dumps` refuses to write integers of more than 4300 digits (and `json.loads` to read them),
+# so such bodies are written as text: a huge integer where a text, a list item or the body goes.
+huge_integers = st.builds(
+    lambda sign, digits: sign + "9" * digits, st.sampled_from(["", "-"]), st.integers(4301, 5000)
+)
+huge_integer_bodies = st.builds(
+    str.format,
+    st.sampled_from(['{{"text": {}}}', '{{"texts": ["ok", {}]}}', "{}", '{{"x": [{}]}}']),
+    huge_integers,
+).map(str.encode)
 bodies = st.one_of(
     st.binary(max_size=120),
+    huge_integer_bodies,
     json_values.map(json.dumps).map(str.encode),
     st.builds(lambda text: {"text": text}, text_values).map(json.dumps).map(str.encode),
     st.builds(lambda texts: {"texts": texts}, st.lists(text_values, max_size=6) | json_values)

@@ -59,6 +59,7 @@ TOO_DEEP = b"[" * 5000
         (b"{", 400, "not valid JSON"),
         (b'{"text": "caf\xe9"}', 400, "not valid UTF-8"),
         (TOO_DEEP, 400, "nested too deeply"),
+        (b'{"text": ' + b"9" * 4301 + b"}", 400, "a number of more than 4300 digits"),
         (b"[1, 2]", 422, "must be a JSON object, not a list"),
         (b"{}", 422, 'exactly one of "text"'),
         (b'{"text": "a", "texts": ["b"]}', 422, 'exactly one of "text"'),
