@@ -50,7 +50,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mlopsdeploy.model import dataset, sources
+    from mlopsdeploy.model import agreement, dataset, sources
+    from mlopsdeploy.model.canaries import CANARIES
     from mlopsdeploy.model.evaluate import evaluate, table
 
     known = {field.name for field in dataclasses.fields(Settings)}
@@ -63,7 +64,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     splits = dataset.make_splits(
         settings, sources.TWEETS.path(), sources.ADJECTIVES.path(), sources.VADER.path()
     )
-    print(table(evaluate(args.dir, splits)))
+    evaluation = evaluate(args.dir, splits)
+    print(table(evaluation))
+    variants = agreement.measure(
+        args.dir,
+        [example.text for example in splits.held_out_tweets],
+        [canary.text for canary in CANARIES],
+        evaluation.labels["held_out_tweets"],
+        evaluation.labels["canaries"],
+    )
+    if variants:
+        print(agreement.table(variants))
     return 0
 
 
@@ -96,7 +107,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--train-templates", type=int, help="templates to train on (ditto)")
     build.set_defaults(run=_build)
 
-    evaluate = commands.add_parser("evaluate", help="print the accuracy table of a model dir")
+    evaluate = commands.add_parser(
+        "evaluate", help="print the accuracy table of a model dir and its ONNX agreement"
+    )
     evaluate.add_argument("dir", type=Path)
     evaluate.add_argument("--threads", type=int)
     evaluate.set_defaults(run=_evaluate)

@@ -20,8 +20,12 @@ BATCH = 64
 
 @dataclass
 class Evaluation:
+    """Scores for the manifest; `labels` keeps torch's label per text of each set, which the
+    ONNX agreement is measured against."""
+
     metrics: dict[str, dict[str, float | int]] = field(default_factory=dict)
     canaries: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[str, list[int]] = field(default_factory=dict)
 
 
 def classify(model_dir: Path, texts: list[str]) -> list[int]:
@@ -65,6 +69,7 @@ def evaluate(model_dir: Path, splits: Splits) -> Evaluation:
     start = 0
     for name, examples in sets.items():
         mine = predicted[start : start + len(examples)]
+        evaluation.labels[name] = mine
         start += len(examples)
         positives = sum(e.label for e in examples) / max(1, len(examples))
         evaluation.metrics[name] = {
@@ -73,6 +78,7 @@ def evaluate(model_dir: Path, splits: Splits) -> Evaluation:
             "vader_accuracy": accuracy(vader_labels([e.text for e in examples]), examples),
             "majority_accuracy": round(max(positives, 1 - positives), 4),
         }
+    evaluation.labels["canaries"] = predicted[start:]
     for canary, label in zip(CANARIES, predicted[start:], strict=True):
         evaluation.canaries.append(
             {

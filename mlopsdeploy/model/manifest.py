@@ -59,11 +59,20 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     return data
 
 
-def verify(model_dir: str | Path) -> list[str]:
+def runtime_files(manifest: dict[str, Any], runtime: str) -> list[str] | None:
+    """The files `runtime` needs per the manifest's "runtimes"; None when it does not say."""
+    runtimes = manifest.get("runtimes")
+    files = runtimes.get(runtime) if isinstance(runtimes, dict) else None
+    return [str(rel) for rel in files] if isinstance(files, list) else None
+
+
+def verify(model_dir: str | Path, runtime: str | None = None) -> list[str]:
     """Problems that make `model_dir` differ from its manifest; empty when the artifact is intact.
 
     Names every missing, modified and unexpected file, so a deploy can say exactly what a
-    half-copied or tampered directory lacks.
+    half-copied or tampered directory lacks. With `runtime`, only the files that runtime
+    needs must be there (a host serving ONNX gets no torch weights), but every file that is
+    there must still match.
     """
     root = Path(model_dir)
     if not root.is_dir():
@@ -77,13 +86,25 @@ def verify(model_dir: str | Path) -> list[str]:
     files = manifest.get("files")
     if not isinstance(files, dict) or not isinstance(manifest.get("version"), str):
         return [f"{MANIFEST_NAME}: no 'version' or no 'files' mapping"]
-    problems: list[str] = []
+    problems = [
+        f"runtimes.{name}: {rel} is not among the hashed files"
+        for name in (manifest.get("runtimes") or {})
+        for rel in runtime_files(manifest, name) or []
+        if rel not in files
+    ]
+    needed = set(files)
+    if runtime is not None:
+        wanted = runtime_files(manifest, runtime)
+        if wanted is None:
+            return [*problems, f"{MANIFEST_NAME}: no files listed for runtime {runtime!r}"]
+        needed = set(wanted)
     for rel, expected in sorted(files.items()):
         path = root / rel
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             problems.append(f"{rel}: path escapes the model directory")
         elif not path.is_file():
-            problems.append(f"{rel}: missing")
+            if rel in needed:
+                problems.append(f"{rel}: missing")
         elif sha256_file(path) != expected:
             problems.append(f"{rel}: modified (sha256 differs from manifest)")
     problems.extend(f"{rel}: unexpected file" for rel in artifact_files(root) if rel not in files)

@@ -29,7 +29,7 @@ def test_gate_failure_exits_non_zero_with_the_reason(
 
     monkeypatch.setattr(build_module, "build", failing_build)
     monkeypatch.setattr(
-        build_module, "plan", lambda settings: build_module.Plan(settings, {}, "v-test")
+        build_module, "plan", lambda settings: build_module.Plan(settings, {}, "t-test", "v-test")
     )
     assert main(["build", "--out", str(tmp_path / "out"), "--threads", "1"]) == 1
     assert "build failed: model failed the gate" in capsys.readouterr().err

@@ -63,3 +63,46 @@ def test_manifest_paths_cannot_escape_the_directory(model_dir: Path) -> None:
 
 def test_directory_that_does_not_exist(tmp_path: Path) -> None:
     assert verify(tmp_path / "nope") == [f"{tmp_path / 'nope'}: not a directory"]
+
+
+@pytest.fixture
+def two_runtime_dir(tmp_path: Path) -> Path:
+    """A model dir whose manifest says which files the torch and the onnx runtime need."""
+    root = tmp_path / "model"
+    root.mkdir()
+    for name in ("config.json", "model.safetensors", "model.int8.onnx"):
+        (root / name).write_bytes(name.encode())
+    write_manifest(
+        root,
+        "test-2",
+        runtimes={
+            "torch": ["config.json", "model.safetensors"],
+            "onnx": ["config.json", "model.int8.onnx"],
+        },
+    )
+    return root
+
+
+def test_a_runtime_needs_only_its_own_files(two_runtime_dir: Path) -> None:
+    (two_runtime_dir / "model.safetensors").unlink()
+    assert verify(two_runtime_dir, runtime="onnx") == []
+    assert verify(two_runtime_dir, runtime="torch") == ["model.safetensors: missing"]
+    assert verify(two_runtime_dir) == ["model.safetensors: missing"]
+
+
+def test_tampered_onnx_file_is_detected_for_its_runtime(two_runtime_dir: Path) -> None:
+    (two_runtime_dir / "model.int8.onnx").write_bytes(b"another graph")
+    expected = ["model.int8.onnx: modified (sha256 differs from manifest)"]
+    assert verify(two_runtime_dir, runtime="onnx") == expected
+    assert verify(two_runtime_dir) == expected
+
+
+def test_a_runtime_file_the_manifest_does_not_hash_is_a_problem(two_runtime_dir: Path) -> None:
+    manifest = read_manifest(two_runtime_dir)
+    manifest["runtimes"]["onnx"].append("model.onnx")
+    (two_runtime_dir / MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert verify(two_runtime_dir) == ["runtimes.onnx: model.onnx is not among the hashed files"]
+    assert verify(two_runtime_dir, runtime="gpu") == [
+        "runtimes.onnx: model.onnx is not among the hashed files",
+        "manifest.json: no files listed for runtime 'gpu'",
+    ]
