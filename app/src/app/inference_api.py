@@ -55,6 +55,13 @@ class ApiUnreachable(ApiError):
     status = 502
 
 
+class ApiNotConfigured(ApiError):
+    """No token or no endpoint: nothing was sent, and the message names the setting to fill in."""
+
+    kind = "not_configured"
+    status = 503
+
+
 class InferenceApi:
     """Chat completions from `endpoint` (a Hub model id or the URL of a compatible server)."""
 
@@ -65,9 +72,30 @@ class InferenceApi:
         self._token = token
         self._timeout = timeout
         self._max_tokens = max_tokens
+        if self.not_configured:
+            logger.warning("The API product answers 503 not_configured: %s", self.not_configured)
+
+    @property
+    def not_configured(self) -> str | None:
+        """Why no call can succeed, naming the setting to fill in; None when it is configured.
+
+        Without a token the Hugging Face router refuses every call, and without an endpoint a call
+        has nowhere to go: saying so up front beats a generic failure whose cause is in a log."""
+        if not self.endpoint.strip():
+            return (
+                "The Inference API is not configured: APP_API_MODEL (--api-model) is empty. "
+                "Set it to a Hub model id or the URL of a compatible server."
+            )
+        if self._token is None or not self._token.get_secret_value().strip():
+            return (
+                "The Inference API is not configured: HF_TOKEN is not set. Give the app your "
+                "Hugging Face token in HF_TOKEN (mlopsdeploy: hf_token_file in hosts.toml)."
+            )
+        return None
 
     async def complete(self, prompt: str | None) -> str:
         """The whole answer to `prompt`, or a positive thought when `prompt` is None."""
+        self._check_configured()
         async with self._client() as client:
             try:
                 output = await client.chat_completion(
@@ -81,6 +109,7 @@ class InferenceApi:
 
     async def stream(self, prompt: str | None) -> AsyncIterator[str]:
         """The answer as it grows (each item is the text so far), for the UI."""
+        self._check_configured()
         async with self._client() as client:
             text = ""
             try:
@@ -93,6 +122,10 @@ class InferenceApi:
                         yield text
             except Exception as error:
                 raise self._translate(error) from None
+
+    def _check_configured(self) -> None:
+        if self.not_configured:
+            raise ApiNotConfigured(self.not_configured)
 
     def _client(self) -> AsyncInferenceClient:
         """A client per call: a streamed response stays tied to its client until it is closed."""

@@ -56,6 +56,9 @@ def build_ui(services: Services) -> gr.Blocks:
                 concurrency_limit=None,
             )
         with gr.Tab("Generate Positive Thought (API Model)"):
+            if services.api.not_configured:
+                # Said before anyone clicks: what is missing and where to set it.
+                gr.Markdown(f"**{services.api.not_configured}**", elem_id="api-not-configured")
             prompt = gr.Textbox(
                 label="Prompt (optional)",
                 lines=2,
