@@ -10,12 +10,13 @@ a re-imaged VM's new host key.
 import os
 
 from mlopsdeploy.config import load_hosts
-from mlopsdeploy.runner import ensure_access, ssh_data
+from mlopsdeploy.deployment.api import ensure_access
+from mlopsdeploy.deployment.pyinfra_run import ssh_data
 
 _configured = load_hosts()
 _accept = os.environ.get("MLOPSDEPLOY_ACCEPT_NEW_HOST_KEY") == "1"
 if not _configured:
-    from mlopsdeploy.testbed_target import demo_vm, testbed_host
+    from mlopsdeploy.testbed.target import demo_vm, testbed_host
 
     _vm, _created = demo_vm()
     _configured, _accept = [testbed_host(_vm)], _accept or _created

@@ -22,13 +22,14 @@ from pathlib import Path
 import httpx
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.facts.runtime import PythonTarget
-from mlopsdeploy.release import build_release
-from mlopsdeploy.runner import DeployOptions, HostResult, deploy
-from mlopsdeploy.ssh_access import ensure_keypair
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.control.bundle import build_release
+from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
+from mlopsdeploy.deployment.control.wheelhouse import build_wheelhouse, pinned_requirements
+from mlopsdeploy.deployment.facts.runtime import PythonTarget
+from mlopsdeploy.deployment.results import DeployOptions, HostResult
 from mlopsdeploy.testbed import TestVM
-from mlopsdeploy.testbed_target import testbed_host
-from mlopsdeploy.wheelhouse import build_wheelhouse, pinned_requirements
+from mlopsdeploy.testbed.target import testbed_host
 
 GOALS = {"cold": 30.0, "no-op": 3.0}
 SENTENCE, LABEL = "I am so happy today!", "POSITIVE"

@@ -22,12 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import Fault, Target, by_name
 from mlopsdeploy.resilience.subjects import deployed_target
-from mlopsdeploy.runner import DeployOptions, deploy
-from mlopsdeploy.ssh_access import ensure_keypair
 from mlopsdeploy.testbed import TestVM
-from mlopsdeploy.testbed_target import testbed_host
+from mlopsdeploy.testbed.target import testbed_host
 from mlopsdeploy.watchdog.background import BackgroundWatchdog, write_hosts_file
 from mlopsdeploy.watchdog.journal import Incident
 

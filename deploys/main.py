@@ -6,9 +6,10 @@ the control machine, and each host gets the wheelhouse for its own Python.
 
 from pyinfra import host
 
-from mlopsdeploy.plan import deploy_app
-from mlopsdeploy.release import build_release
-from mlopsdeploy.runner import DeployOptions, make_plan
+from mlopsdeploy.deployment.api import make_plan
+from mlopsdeploy.deployment.control.bundle import build_release
+from mlopsdeploy.deployment.plans import deploy_app
+from mlopsdeploy.deployment.results import DeployOptions
 
 options = DeployOptions()
 bundle = build_release(options.app_dir, options.model_dir, options.cache_dir)

@@ -18,31 +18,24 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlopsdeploy.config import ConfigError, HostConfig, load_hosts
+    from mlopsdeploy.deployment.api import deploy, ensure_access, rollback
+    from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult, StepResult
     from mlopsdeploy.errors import AccessError, DeployError, HostKeyChangedError
-    from mlopsdeploy.runner import (
-        DeployOptions,
-        DeployResult,
-        HostResult,
-        StepResult,
-        deploy,
-        ensure_access,
-        rollback,
-    )
 
 _EXPORTS = {
     "AccessError": "mlopsdeploy.errors",
     "ConfigError": "mlopsdeploy.config",
     "DeployError": "mlopsdeploy.errors",
-    "DeployOptions": "mlopsdeploy.runner",
-    "DeployResult": "mlopsdeploy.runner",
+    "DeployOptions": "mlopsdeploy.deployment.results",
+    "DeployResult": "mlopsdeploy.deployment.results",
     "HostConfig": "mlopsdeploy.config",
     "HostKeyChangedError": "mlopsdeploy.errors",
-    "HostResult": "mlopsdeploy.runner",
-    "StepResult": "mlopsdeploy.runner",
-    "deploy": "mlopsdeploy.runner",
-    "ensure_access": "mlopsdeploy.runner",
+    "HostResult": "mlopsdeploy.deployment.results",
+    "StepResult": "mlopsdeploy.deployment.results",
+    "deploy": "mlopsdeploy.deployment.api",
+    "ensure_access": "mlopsdeploy.deployment.api",
     "load_hosts": "mlopsdeploy.config",
-    "rollback": "mlopsdeploy.runner",
+    "rollback": "mlopsdeploy.deployment.api",
 }
 
 __all__ = [

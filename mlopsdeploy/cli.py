@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 
 from mlopsdeploy.config import ConfigError, HostConfig, load_hosts
-from mlopsdeploy.runner import DeployOptions, DeployResult, HostResult, deploy, rollback
+from mlopsdeploy.deployment.api import deploy, rollback
+from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult
 
 SAMPLE = "I am so happy today!"
 
@@ -66,7 +67,7 @@ def _targets(args: argparse.Namespace) -> tuple[list[HostConfig], bool]:
     """
     hosts = load_hosts()
     if not hosts:
-        from mlopsdeploy.testbed_target import demo_vm, testbed_host
+        from mlopsdeploy.testbed.target import demo_vm, testbed_host
 
         vm, created = demo_vm()
         return [testbed_host(vm, api_model=args.api_model)], created

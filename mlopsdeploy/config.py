@@ -38,8 +38,12 @@ def config_path(env: Mapping[str, str] = os.environ) -> Path:
     """The user's hosts file; ``MLOPSDEPLOY_CONFIG`` points elsewhere (tests, several setups)."""
     if "MLOPSDEPLOY_CONFIG" in env:
         return Path(env["MLOPSDEPLOY_CONFIG"])
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "mlopsdeploy" / "hosts.toml"
+    return config_home(env) / "mlopsdeploy" / "hosts.toml"
+
+
+def config_home(env: Mapping[str, str] = os.environ) -> Path:
+    """The user's configuration root: ``$XDG_CONFIG_HOME``, else ``~/.config``."""
+    return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
 @dataclass(frozen=True)

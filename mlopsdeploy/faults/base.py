@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from mlopsdeploy.deployment.host_commands import systemctl
+
 
 class FaultError(RuntimeError):
     """The host did not let the fault be injected (or undone) as described."""
@@ -73,9 +75,7 @@ class Service:
         The user manager is addressed through its runtime dir explicitly: a non-interactive
         ssh session does not always have XDG_RUNTIME_DIR set.
         """
-        if not self.user_scope:
-            return shlex.join(["sudo", "-n", "systemctl", *args])
-        return user_systemctl(*args)
+        return systemctl("user" if self.user_scope else "system", *args)
 
     def main_pid(self) -> str:
         """Shell that prints the unit's MainPID, failing when the unit has no running process."""
@@ -86,11 +86,6 @@ class Service:
         """Shell that sends `signal` to the unit's MainPID — by pid, never by process name."""
         kill = "kill" if self.user_scope else "sudo -n kill"
         return f'pid=$({self.main_pid()}) && {kill} -{signal} "$pid"'
-
-
-def user_systemctl(*args: str) -> str:
-    """`systemctl --user ...` for the ssh user's own manager."""
-    return 'XDG_RUNTIME_DIR="/run/user/$(id -u)" ' + shlex.join(["systemctl", "--user", *args])
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from mlopsdeploy.deployment.host_commands import USER_RUNTIME_DIR, systemctl
 from mlopsdeploy.faults.base import (
     Fault,
     Recovery,
@@ -12,7 +13,6 @@ from mlopsdeploy.faults.base import (
     WhileActive,
     poll_guest,
     require_api,
-    user_systemctl,
 )
 from mlopsdeploy.faults.process import SELF_HEAL_SECONDS
 
@@ -81,11 +81,11 @@ class TakePort(Fault):
             "python3", "-m", "http.server", "--bind", "0.0.0.0", "--directory", "/usr/share/doc",
             port,
         ]  # fmt: skip
-        target.guest.sh('XDG_RUNTIME_DIR="/run/user/$(id -u)" ' + shlex.join(holder))
+        target.guest.sh(f"{USER_RUNTIME_DIR} {shlex.join(holder)}")
         target.guest.sh(target.service.signal_main("KILL"))
-        holder_pid = f"$({user_systemctl('show', '-p', 'MainPID', '--value', _HOLDER_UNIT)})"
+        holder_pid = f"$({systemctl('user', 'show', '-p', 'MainPID', '--value', _HOLDER_UNIT)})"
         held = f'ss -Hltnp "sport = :{port}" | grep -q "pid={holder_pid},"'
         poll_guest(target.guest, held, _HOLDER_SECONDS)
 
     def undo(self, target: Target) -> None:
-        target.guest.sh(f"{user_systemctl('stop', _HOLDER_UNIT)} 2>/dev/null || true")
+        target.guest.sh(f"{systemctl('user', 'stop', _HOLDER_UNIT)} 2>/dev/null || true")

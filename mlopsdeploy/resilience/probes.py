@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from mlopsdeploy.health import DEFAULT_CANARIES, Canary, check_once
+from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, check_once
 
 #: Everyday sentences with an obvious label, none of them in the model's training or its own
 #: canaries: a broken or swapped model gets some wrong.

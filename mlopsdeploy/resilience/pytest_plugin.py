@@ -31,16 +31,16 @@ from pathlib import Path
 import pytest
 
 from mlopsdeploy.config import HostConfig, load_hosts
+from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import CATALOGUE, ApiSwitch, Machine
 from mlopsdeploy.model.manifest import MANIFEST_NAME
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject, restore_steady_state
 from mlopsdeploy.resilience.record import Record
 from mlopsdeploy.resilience.report import summarize, text_table, write_report
 from mlopsdeploy.resilience.subjects import StandInSwitch, deployed_subject, snapshot_app
-from mlopsdeploy.runner import DeployOptions
-from mlopsdeploy.ssh_access import ensure_keypair
-from mlopsdeploy.standin import StandIn
 from mlopsdeploy.testbed.machine import TestVM
+from mlopsdeploy.testing.standin import StandIn
 
 pytest_plugins = ["mlopsdeploy.testbed.pytest_plugin"]
 

@@ -16,17 +16,18 @@ from pathlib import Path
 
 import httpx
 
-from mlopsdeploy import runtime, service
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.control.ssh_login import key_logs_in
+from mlopsdeploy.deployment.operations import runtime, service
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import ApiSwitch, AppPaths, CommandFailed, Machine, Service, Target
 from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject
 from mlopsdeploy.resilience.probes import AppProbe
 from mlopsdeploy.resilience.record import DeployRun
-from mlopsdeploy.runner import DeployOptions, deploy
-from mlopsdeploy.ssh_access import key_logs_in
-from mlopsdeploy.standin import CONTROL_PATH, StandIn
 from mlopsdeploy.testbed.ssh import ssh_argv
+from mlopsdeploy.testing.standin import CONTROL_PATH, StandIn
 
 
 class SshGuest:

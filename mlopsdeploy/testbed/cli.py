@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable
 
 from mlopsdeploy.testbed.image import Image
-from mlopsdeploy.testbed.machine import TestVM, cleanup_stale, machines
+from mlopsdeploy.testbed.machine import TestVM
+from mlopsdeploy.testbed.registered import cleanup_stale, machines
 from mlopsdeploy.testbed.requirements import missing_requirements
 
 #: command -> (help, what it does to an existing machine)

@@ -14,52 +14,30 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
 from types import TracebackType
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from mlopsdeploy.testbed import cgroups, ssh
 from mlopsdeploy.testbed.files import write_atomically
-from mlopsdeploy.testbed.guest import guest_exec
+from mlopsdeploy.testbed.guest_access import GuestAccess
 from mlopsdeploy.testbed.image import Image, image_dir
+from mlopsdeploy.testbed.locking import exclusive
 from mlopsdeploy.testbed.network import Link, indexes_in_use, remove_namespace
 from mlopsdeploy.testbed.overlay import Overlay, mounts_under, unmount
-from mlopsdeploy.testbed.processes import ProcessId, namespace_init
+from mlopsdeploy.testbed.power import MachinePower
+from mlopsdeploy.testbed.processes import ProcessId, namespace_init, wait_gone
 from mlopsdeploy.testbed.state import Record, State, free_index
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-READY_STATES = ("running", "degraded")
 
 
-class CommandFailed(subprocess.CalledProcessError):
-    """A command run over SSH exited non-zero; the message carries its stderr."""
-
-    def __str__(self) -> str:
-        stderr = (self.stderr or "").strip()[-2000:]
-        return f"{super().__str__()}\nstderr: {stderr}"
-
-
-def exclusive(
-    method: Callable[Concatenate[TestVM, P], R],
-) -> Callable[Concatenate[TestVM, P], R]:
-    """Run a lifecycle method under the machine's lock (see State.machine_lock)."""
-
-    @wraps(method)
-    def locked(self: TestVM, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._exclusive():
-            return method(self, *args, **kwargs)
-
-    return locked
-
-
-class TestVM:
+class TestVM(GuestAccess, MachinePower):
     """A disposable course VM; a context manager that boots it and tears everything down.
 
     >>> with TestVM("demo") as vm:
@@ -259,182 +237,6 @@ class TestVM:
         self._record = None
         self.state.machine_lock_path(self.name).unlink(missing_ok=True)
 
-    # -- faults --------------------------------------------------------------------------------
-
-    @exclusive
-    def power_off(self, force: bool = False, timeout: float = 30) -> None:
-        """Shut the machine down: orderly (guest runs its shutdown) or, with `force`, by
-        killing its init — the pulled plug."""
-        self._stop(force=force, timeout=timeout)
-        self.overlay.unmount()
-
-    def power_on(self, timeout: float = 60) -> TestVM:
-        return self.up(timeout)
-
-    @exclusive
-    def reboot(self, timeout: float = 60) -> None:
-        """`systemctl reboot` in the guest; returns once it is back and ready.
-
-        Issued through the host-side console, so it works with the network cut too. The guest's
-        exit code 133 makes the supervisor boot it again.
-        """
-        before = self.boot_count
-        guest_exec(self._init(), ["systemctl", "reboot"])
-        deadline = time.monotonic() + timeout
-        while self.boot_count <= before:
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} did not restart after reboot")
-            time.sleep(0.05)
-        self.wait_ready(deadline - time.monotonic())
-
-    @exclusive
-    def wipe(self, timeout: float = 60) -> None:
-        """Re-image: the whole disk back to the pristine image (new host keys, only the
-        default key), running again."""
-        self._stop(force=True, timeout=10)
-        self.overlay.unmount()
-        self.overlay.discard_changes()
-        self.known_hosts.unlink(missing_ok=True)
-        self.up(timeout)
-
-    @exclusive
-    def wipe_home(self) -> None:
-        """Restore the user's home to the image's pristine home (only the default key).
-
-        The machine keeps running. The user's sessions and systemd user manager are stopped
-        first (a home swapped under running processes would be neither wiped nor intact), then
-        the user manager is started again if the user lingers — but the user's own unit files
-        were in the home, so lingering services are gone until a deploy restores them. System
-        services that merely run as the user are left alone.
-        """
-        init = self._init()
-        guest_exec(init, ["systemctl", "stop", f"user@{self.uid}.service"])
-        guest_exec(init, ["loginctl", "terminate-user", self.user], check=False)
-        home = self.rootfs / "home" / self.user
-        pristine = self.overlay.lower / "home" / self.user
-        subprocess.run(["rm", "-rf", "--one-file-system", str(home)], check=True)
-        subprocess.run(["cp", "-a", str(pristine), str(home)], check=True)
-        if (self.rootfs / "var/lib/systemd/linger" / self.user).exists():
-            guest_exec(init, ["systemctl", "start", f"user@{self.uid}.service"])
-
-    def cut_network(self) -> None:
-        """Unplug the machine's link: it keeps running but nothing reaches it."""
-        self.link.set_up(False)
-
-    def restore_network(self) -> None:
-        self.link.set_up(True)
-
-    # -- talking to the guest ------------------------------------------------------------------
-
-    def ssh_argv(
-        self,
-        command: str | None = None,
-        key: Path | None = None,
-        user: str | None = None,
-        tty: bool = False,
-    ) -> list[str]:
-        """The OpenSSH command line to reach the machine (default key and user)."""
-        return ssh.ssh_argv(
-            self.address,
-            user or self.user,
-            key or self.default_key,
-            self.known_hosts,
-            port=self.ssh_port,
-            command=command,
-            tty=tty,
-        )
-
-    def run(
-        self,
-        command: str,
-        *,
-        key: Path | None = None,
-        user: str | None = None,
-        check: bool = True,
-        timeout: float = 120,
-        input: str | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a shell command on the machine over SSH, as a user would.
-
-        Raises CommandFailed (with stderr) on a non-zero exit when `check`; exit code 255 is
-        ssh's own failure (refused, unreachable, key rejected).
-        """
-        argv = self.ssh_argv(command, key=key, user=user)
-        result = subprocess.run(
-            argv,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise CommandFailed(result.returncode, argv, result.stdout, result.stderr)
-        return result
-
-    def host_key_fingerprint(self) -> str:
-        """SHA256 fingerprint of the ed25519 host key sshd serves now (via ssh-keyscan)."""
-        return ssh.served_host_key_fingerprint(self.address, self.ssh_port)
-
-    def wait_ready(self, timeout: float = 60) -> str:
-        """Wait until the guest finished booting and sshd answers; return systemd's state.
-
-        Checked from the host side — `systemctl is-system-running --wait` on the guest's
-        console, then sshd's banner on the network — not by logging in: a deployed machine
-        may rightly refuse the default key. With the link cut, only the console is checked.
-        """
-        deadline = time.monotonic() + timeout
-        state = "not booted"
-        while True:
-            self._check_alive()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"{self.name} not ready after {timeout:.0f}s: {state}\n{self._diagnosis()}"
-                )
-            state = self._system_state(remaining)
-            if state in READY_STATES and (
-                self.network_is_cut()
-                or ssh.banner(self.address, self.ssh_port, timeout=min(remaining, 1.0))
-            ):
-                self._refresh_known_hosts()
-                return state
-            time.sleep(0.05)
-
-    def _diagnosis(self) -> str:
-        """Failed units, sshd's log and the console's end: what a boot that never got
-        ready needs explained."""
-        try:
-            init = self._init()
-            failed = guest_exec(init, ["systemctl", "--failed", "--no-legend"], check=False)
-            journal = ["journalctl", "-b", "--no-pager", "-n", "20", "-u", "ssh.service"]
-            sshd = guest_exec(init, journal, check=False)
-        except (RuntimeError, subprocess.TimeoutExpired) as error:
-            return f"guest unreachable on its console ({error})\n{self.console_log()}"
-        return f"failed units:\n{failed.stdout}\nssh.service:\n{sshd.stdout}\n{self.console_log()}"
-
-    def _system_state(self, timeout: float) -> str:
-        """systemd's state once its boot is over, or why it cannot be asked yet."""
-        try:
-            result = guest_exec(
-                self._init(),
-                ["systemctl", "is-system-running", "--wait"],
-                timeout=timeout,
-                check=False,
-            )
-        except (RuntimeError, subprocess.TimeoutExpired) as error:
-            return f"unknown ({error})"
-        return result.stdout.strip() or result.stderr.strip()
-
-    def console_log(self, lines: int = 40) -> str:
-        """The end of the guest's console output (boot messages), for error reports."""
-        log = self.dir / "console.log"
-        if not log.exists():
-            return ""
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
     # -- internals -----------------------------------------------------------------------------
 
     @contextmanager
@@ -520,17 +322,17 @@ class TestVM:
         elif nspawn is not None:
             nspawn.signal(signal.SIGTERM)
         pids = [p for p in (supervisor, nspawn) if p is not None]
-        if not force and _wait_gone(pids, timeout):
+        if not force and wait_gone(pids, timeout):
             self._forget_pids()
             return
         if nspawn is not None and nspawn.alive():
             init = namespace_init(nspawn.pid)
             if init is not None:
                 init.signal(signal.SIGKILL)
-        if not _wait_gone(pids, 10):
+        if not wait_gone(pids, 10):
             for pid in pids:
                 pid.signal(signal.SIGKILL)
-            if not _wait_gone(pids, 5):
+            if not wait_gone(pids, 5):
                 raise RuntimeError(f"cannot stop machine {self.name}: {pids} still alive")
         self._forget_pids()
 
@@ -540,42 +342,3 @@ class TestVM:
             self._supervisor = None
         for name in ("supervisor.pid", "nspawn.pid"):
             (self.dir / name).unlink(missing_ok=True)
-
-
-def _wait_gone(pids: list[ProcessId], timeout: float) -> bool:
-    """Poll until none of `pids` is alive; False if some still are at the deadline."""
-    deadline = time.monotonic() + timeout
-    while any(pid.alive() for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def machines(state: State | None = None) -> list[TestVM]:
-    """Handles on every registered machine, by name."""
-    state = state or State.default()
-    handles = []
-    for name, record in sorted(state.registry.snapshot().items()):
-        vm = TestVM(name, state=state)
-        vm._record = record  # one consistent snapshot, even while others create and destroy
-        handles.append(vm)
-    return handles
-
-
-def cleanup_stale(prefix: str = "", state: State | None = None) -> list[str]:
-    """Destroy machines named `prefix...` whose owning process is gone; return their names.
-
-    A test run killed hard (SIGKILL, a crashed xdist worker) cannot tear down its machines.
-    Anyone can call this safely: machines whose owner still runs, and user-managed ones
-    (created by the CLI), are never touched.
-    """
-    state = state or State.default()
-    stale = [
-        name
-        for name, record in state.registry.snapshot().items()
-        if name.startswith(prefix) and record.stale()
-    ]
-    for name in stale:
-        TestVM(name, state=state).destroy()
-    return stale

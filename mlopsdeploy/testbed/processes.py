@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +111,13 @@ def _namespace_pids(pid: int) -> list[int]:
         if line.startswith("NSpid:"):
             return [int(field) for field in line.split()[1:]]
     return []
+
+
+def wait_gone(pids: list[ProcessId], timeout: float) -> bool:
+    """Poll until none of `pids` is alive; False if some still are at the deadline."""
+    deadline = time.monotonic() + timeout
+    while any(pid.alive() for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 import pytest
 
 from mlopsdeploy.testbed.image import Image
-from mlopsdeploy.testbed.machine import TestVM, cleanup_stale
+from mlopsdeploy.testbed.machine import TestVM
+from mlopsdeploy.testbed.registered import cleanup_stale
 from mlopsdeploy.testbed.requirements import missing_requirements
 
 NAME_PREFIX = "pt-"

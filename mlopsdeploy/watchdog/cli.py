@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from mlopsdeploy.config import ConfigError, state_dir
-from mlopsdeploy.runner import DeployOptions
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.watchdog import daemon
 from mlopsdeploy.watchdog.alerts import Alerter, NoAlerts, Webhook
 from mlopsdeploy.watchdog.guards import FileLock, host_lock

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mlopsdeploy.config import config_home
+
 UNIT_NAME = "mlopsdeploy-watchdog.service"
 PASSED_ENV = ("MLOPSDEPLOY_CONFIG", "MLOPSDEPLOY_STATE_DIR", "MLOPSDEPLOY_MODEL_DIR")
 """Non-secret settings carried from the shell that generates the unit into the unit."""
@@ -22,8 +24,7 @@ PASSED_ENV = ("MLOPSDEPLOY_CONFIG", "MLOPSDEPLOY_STATE_DIR", "MLOPSDEPLOY_MODEL_
 
 def env_file(env: Mapping[str, str] = os.environ) -> Path:
     """KEY=value lines for secrets (MLOPSDEPLOY_WEBHOOK_URL, HF_TOKEN), mode 0600."""
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "mlopsdeploy" / "watchdog.env"
+    return config_home(env) / "mlopsdeploy" / "watchdog.env"
 
 
 def watch_command(options: Sequence[str]) -> list[str]:
@@ -53,8 +54,7 @@ def render_unit(options: Sequence[str], workdir: Path, env: Mapping[str, str] = 
 
 
 def install_unit(text: str, env: Mapping[str, str] = os.environ) -> Path:
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    path = Path(base) / "systemd" / "user" / UNIT_NAME
+    path = config_home(env) / "systemd" / "user" / UNIT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path

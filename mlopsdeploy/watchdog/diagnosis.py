@@ -12,13 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-
-class HostKey(StrEnum):
-    """How the host key the server presented compares with the one recorded for it."""
-
-    RECORDED = "recorded"
-    CHANGED = "changed"
-    UNRECORDED = "unrecorded"
+from mlopsdeploy.deployment.control.host_keys import HostKey
+from mlopsdeploy.deployment.facts.service import ServiceState
 
 
 class LoginKey(StrEnum):
@@ -27,53 +22,6 @@ class LoginKey(StrEnum):
     OWN = "own"
     DEFAULT = "default"
     NONE = "none"
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    """The app's systemd unit and its main process, as `systemctl show` and `ps` report them.
-
-    `process_state` is the first letter of ps's STAT column: "T" means the process was stopped
-    by a signal (SIGSTOP) - it exists, holds its port, and will never answer by itself.
-    """
-
-    load_state: str
-    active_state: str
-    sub_state: str
-    main_pid: int = 0
-    process_state: str = ""
-    process_age_s: float | None = None
-    manager_down: bool = False
-    """systemctl could not reach the service manager (user@UID.service killed or stopped)."""
-
-    @property
-    def missing(self) -> bool:
-        """The unit file is gone (a wiped home, a deleted unit): only a deploy brings it back."""
-        return self.load_state == "not-found"
-
-    @property
-    def restarting(self) -> bool:
-        """systemd is already bringing the service back (Restart=always after a crash)."""
-        return self.active_state in {"activating", "reloading"} or self.sub_state == "auto-restart"
-
-    @property
-    def stopped_process(self) -> bool:
-        return self.main_pid > 0 and self.process_state == "T"
-
-    @property
-    def down(self) -> bool:
-        """Not running and nobody is starting it: stopped by hand, or failed for good."""
-        return self.active_state in {"inactive", "failed"} and not self.restarting
-
-    def summary(self) -> str:
-        if self.manager_down:
-            return "service manager not running"
-        text = f"{self.active_state}/{self.sub_state}"
-        if self.main_pid:
-            text += f", pid {self.main_pid} state {self.process_state or '?'}"
-            if self.process_age_s is not None:
-                text += f" up {self.process_age_s:.0f}s"
-        return text
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def watched_hosts(names: Sequence[str] = ()) -> list[HostConfig]:
 
 def _demo_vm() -> list[HostConfig]:
     from mlopsdeploy.testbed import TestVM
-    from mlopsdeploy.testbed_target import DEMO_VM, testbed_host
+    from mlopsdeploy.testbed.target import DEMO_VM, testbed_host
 
     vm = TestVM(DEMO_VM, persistent=True)
     return [testbed_host(vm)] if vm.exists() else []

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.health import DEFAULT_CANARIES, Canary, check_once
-from mlopsdeploy.release import manifest_canaries
+from mlopsdeploy.deployment.control.bundle import manifest_canaries
+from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, check_once
 from mlopsdeploy.watchdog.watcher import ProbeOutcome
 
 

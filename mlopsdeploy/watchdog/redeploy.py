@@ -11,7 +11,8 @@ import argparse
 import sys
 import traceback
 
-from mlopsdeploy.runner import DeployOptions, deploy
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.watchdog.hosts import watched_hosts
 
 

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.service import UNIT, systemctl
+from mlopsdeploy.deployment.host_commands import systemctl
+from mlopsdeploy.deployment.operations.service import UNIT
 from mlopsdeploy.watchdog.ladder import Rung
 from mlopsdeploy.watchdog.ssh_check import RemoteError, run_as_owner
 from mlopsdeploy.watchdog.watcher import RepairResult

@@ -9,16 +9,14 @@ nothing secret; it is what tells a re-imaged VM (default key accepted) from an i
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import paramiko
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.service import UNIT, systemctl
-from mlopsdeploy.ssh_access import known_hosts_entry
-from mlopsdeploy.watchdog.diagnosis import Diagnosis, HostKey, LoginKey
-from mlopsdeploy.watchdog.unit_state import UnitProcess
+from mlopsdeploy.deployment.control.host_keys import HostKey, compare_host_key, connect_transport
+from mlopsdeploy.deployment.control.ssh_login import try_key
+from mlopsdeploy.deployment.facts.service import UnitProcess
+from mlopsdeploy.deployment.operations.service import UNIT
+from mlopsdeploy.watchdog.diagnosis import Diagnosis, LoginKey
 
 
 class RemoteError(RuntimeError):
@@ -33,7 +31,7 @@ def diagnose(cfg: HostConfig, timeout_s: float = 5.0) -> Diagnosis:
         return Diagnosis(ssh_banner=None, error=str(exc))
     banner = transport.remote_version
     try:
-        host_key = _compare_host_key(cfg, transport.get_remote_server_key())
+        host_key = compare_host_key(cfg, transport.get_remote_server_key())
         try:
             login = _log_in(transport, cfg)
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -42,7 +40,7 @@ def diagnose(cfg: HostConfig, timeout_s: float = 5.0) -> Diagnosis:
             return Diagnosis(banner, host_key, login)
         fact = UnitProcess()
         try:
-            lines = _exec(transport, fact.command(UNIT, systemctl(cfg.service_scope)), timeout_s)
+            lines = _exec(transport, fact.command(UNIT, cfg.service_scope), timeout_s)
         except RemoteError as exc:
             return Diagnosis(banner, host_key, login, error=str(exc))
         return Diagnosis(banner, host_key, login, fact.process(lines))
@@ -54,9 +52,9 @@ def run_as_owner(cfg: HostConfig, command: str, timeout_s: float) -> list[str]:
     """Run `command` logged in with the user's own key (host key checked); its stdout lines."""
     transport = _connect(cfg, timeout_s)
     try:
-        if _compare_host_key(cfg, transport.get_remote_server_key()) == HostKey.CHANGED:
+        if compare_host_key(cfg, transport.get_remote_server_key()) == HostKey.CHANGED:
             raise RemoteError("host key changed; not running commands on it")
-        if not _try_key(transport, cfg.user, cfg.own_key):
+        if not try_key(transport, cfg.user, cfg.own_key):
             raise RemoteError(f"{cfg.own_key} is not accepted")
         return _exec(transport, command, timeout_s)
     finally:
@@ -65,43 +63,17 @@ def run_as_owner(cfg: HostConfig, command: str, timeout_s: float) -> list[str]:
 
 def _connect(cfg: HostConfig, timeout_s: float) -> paramiko.Transport:
     try:
-        sock = socket.create_connection((cfg.address, cfg.ssh_port), timeout=timeout_s)
-    except OSError as exc:
-        raise RemoteError(f"{cfg.address}:{cfg.ssh_port}: {exc.strerror or exc}") from exc
-    transport = paramiko.Transport(sock)
-    transport.banner_timeout = timeout_s
-    try:
-        transport.start_client(timeout=timeout_s)
-    except (paramiko.SSHException, EOFError, OSError) as exc:
-        transport.close()
-        raise RemoteError(f"no SSH banner from {cfg.address}:{cfg.ssh_port}: {exc}") from exc
-    return transport
-
-
-def _compare_host_key(cfg: HostConfig, key: paramiko.PKey) -> HostKey:
-    known = paramiko.HostKeys()
-    if cfg.known_hosts.exists():
-        known.load(str(cfg.known_hosts))
-    recorded = known.lookup(known_hosts_entry(cfg))
-    if recorded is None:
-        return HostKey.UNRECORDED
-    return HostKey.RECORDED if recorded.get(key.get_name()) == key else HostKey.CHANGED
+        return connect_transport(cfg, timeout_s)
+    except ConnectionError as exc:
+        raise RemoteError(str(exc)) from exc
 
 
 def _log_in(transport: paramiko.Transport, cfg: HostConfig) -> LoginKey:
-    if _try_key(transport, cfg.user, cfg.own_key):
+    if try_key(transport, cfg.user, cfg.own_key):
         return LoginKey.OWN
-    if cfg.default_key is not None and _try_key(transport, cfg.user, cfg.default_key):
+    if cfg.default_key is not None and try_key(transport, cfg.user, cfg.default_key):
         return LoginKey.DEFAULT
     return LoginKey.NONE
-
-
-def _try_key(transport: paramiko.Transport, user: str, key_path: Path) -> bool:
-    try:
-        transport.auth_publickey(user, paramiko.PKey.from_path(key_path))
-    except paramiko.AuthenticationException:
-        return False
-    return transport.is_authenticated()
 
 
 def _exec(transport: paramiko.Transport, command: str, timeout_s: float) -> list[str]:

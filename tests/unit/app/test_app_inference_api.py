@@ -19,7 +19,7 @@ from app.config import Settings
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from mlopsdeploy.standin import StandIn
+from mlopsdeploy.testing.standin import StandIn
 
 Serve = Callable[[Settings], AbstractContextManager[TestClient]]
 UiCall = Callable[..., list[tuple[str, Any]]]

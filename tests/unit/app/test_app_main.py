@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlopsdeploy.standin import StandIn
+from mlopsdeploy.testing.standin import StandIn
 
 START_DEADLINE_S = 240  # importing torch, transformers and gradio on a busy 2-core machine
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from deploy_helpers import Control
 
-from mlopsdeploy.ssh_access import ensure_keypair
+from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
 
 
 @pytest.fixture(scope="session")

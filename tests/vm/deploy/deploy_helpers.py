@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.model.manifest import read_manifest, write_manifest
-from mlopsdeploy.runner import DeployOptions
 from mlopsdeploy.testbed import TestVM
-from mlopsdeploy.testbed_target import testbed_host
+from mlopsdeploy.testbed.target import testbed_host
 
 
 @dataclass(frozen=True)

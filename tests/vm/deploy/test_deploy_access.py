@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from deploy_helpers import Control, remote
 
+from mlopsdeploy.deployment.api import deploy, ensure_access
+from mlopsdeploy.deployment.control.host_keys import check_host_key
+from mlopsdeploy.deployment.control.ssh_login import ensure_keypair, key_logs_in
 from mlopsdeploy.errors import AccessError, HostKeyChangedError
-from mlopsdeploy.runner import deploy, ensure_access
-from mlopsdeploy.ssh_access import check_host_key, ensure_keypair, key_logs_in
 from mlopsdeploy.testbed import TestVM
 
 pytestmark = pytest.mark.vm

@@ -14,8 +14,9 @@ import pytest
 from deploy_helpers import Control, classify, remote
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.runner import HostResult, deploy
-from mlopsdeploy.ssh_access import key_logs_in
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.control.ssh_login import key_logs_in
+from mlopsdeploy.deployment.results import HostResult
 from mlopsdeploy.testbed import TestVM
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-repair")]

@@ -18,10 +18,11 @@ import pytest
 from deploy_helpers import Control, classify, model_variant, remote, served_model_version
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.runner import HostResult, deploy, rollback
-from mlopsdeploy.ssh_access import key_logs_in
-from mlopsdeploy.standin import StandIn
+from mlopsdeploy.deployment.api import deploy, rollback
+from mlopsdeploy.deployment.control.ssh_login import key_logs_in
+from mlopsdeploy.deployment.results import HostResult
 from mlopsdeploy.testbed import TestVM
+from mlopsdeploy.testing.standin import StandIn
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-serving")]
 

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from watched_vm import Receiver, WatchedHost
 
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.model.manifest import read_manifest, write_manifest
 from mlopsdeploy.resilience.subjects import deployed_target
-from mlopsdeploy.runner import DeployOptions, deploy
-from mlopsdeploy.ssh_access import ensure_keypair
 from mlopsdeploy.testbed.image import Image
 from mlopsdeploy.testbed.machine import TestVM
 from mlopsdeploy.testbed.pytest_plugin import machine_name
-from mlopsdeploy.testbed_target import testbed_host
+from mlopsdeploy.testbed.target import testbed_host
 from mlopsdeploy.watchdog.background import write_hosts_file
 
 

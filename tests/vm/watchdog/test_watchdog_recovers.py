@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from watched_vm import Receiver, WatchedHost
 
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import (
     CutNetwork,
     DamageModel,
@@ -24,7 +26,6 @@ from mlopsdeploy.faults import (
     WipeHome,
     WipeVM,
 )
-from mlopsdeploy.runner import DeployOptions, deploy
 from mlopsdeploy.watchdog.background import BackgroundWatchdog
 from mlopsdeploy.watchdog.journal import Incident
 

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.faults import Target
 from mlopsdeploy.resilience.probes import AppProbe
-from mlopsdeploy.ssh_access import key_logs_in
 from mlopsdeploy.testbed.machine import TestVM
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.model.manifest import MANIFEST_NAME, verify, write_manifest
 from mlopsdeploy.resilience.subjects import HttpStandInSwitch, LibraryDeployer, snapshot_app
-from mlopsdeploy.standin import StandIn
+from mlopsdeploy.testing.standin import StandIn
 
 
 def test_http_switch_fails_a_stand_in_in_another_thread_through_its_control_port() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.health import DEFAULT_CANARIES, Canary
+from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
 from mlopsdeploy.watchdog.probe import canaries_for, readiness_probe
 
 CFG = HostConfig(name="vm1", address="10.213.9.2", own_key=Path("/nonexistent"), app_port=8010)

@@ -14,7 +14,7 @@ import pytest
 from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.ssh_access import known_hosts_entry
+from mlopsdeploy.deployment.control.host_keys import known_hosts_entry
 from mlopsdeploy.watchdog.diagnosis import HostKey, LoginKey
 from mlopsdeploy.watchdog.ssh_check import diagnose
 
@@ -42,10 +42,13 @@ class FakeSshd(paramiko.ServerInterface):
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         self.commands.append(command.decode())
 
-        def answer() -> None:  # after this request is acknowledged, as sshd does
+        def answer() -> None:
+            # This thread may run before the transport acknowledges the exec request. A close
+            # sent ahead of that acknowledgement makes the client's exec_command fail with
+            # "Channel closed", so the answer ends with EOF and the client closes the channel.
             channel.sendall(UNIT_OUTPUT)
             channel.send_exit_status(0)
-            channel.close()
+            channel.shutdown_write()
 
         threading.Thread(target=answer, daemon=True).start()
         return True

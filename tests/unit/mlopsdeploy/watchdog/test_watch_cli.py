@@ -67,6 +67,6 @@ def test_no_configured_host_is_a_clear_error(
 ) -> None:
     monkeypatch.setenv("MLOPSDEPLOY_CONFIG", str(tmp_path / "missing.toml"))
     monkeypatch.delenv("MLOPSDEPLOY_HOST", raising=False)
-    monkeypatch.setattr("mlopsdeploy.testbed_target.DEMO_VM", "wd-no-such-vm")
+    monkeypatch.setattr("mlopsdeploy.testbed.target.DEMO_VM", "wd-no-such-vm")
     assert main(["--state-dir", str(tmp_path)]) == 2
     assert "no hosts configured" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The deploy's control-machine side: what is built, checked and probed from here."""

@@ -1,0 +1,111 @@
+"""The release bundle, built on the control machine: the app wheel plus the model, named by content.
+
+A release id is a hash of its contents, so deploying the same app and model twice is a no-op and
+a corrupted copy on the host is recognised by its checksums rather than by a timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
+from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest, sha256_file, verify
+
+APP_WHEEL = "app.whl"
+# Fixed so the same app source always builds a byte-identical wheel, hence the same release id.
+SOURCE_DATE_EPOCH = "1700000000"
+
+
+@dataclass(frozen=True)
+class ReleaseBundle:
+    """What one release consists of, on the control machine.
+
+    + files: path inside the release dir -> local file
+    + canaries: the sentences the gate checks, the app's own plus the model manifest's
+    """
+
+    id: str
+    files: dict[str, Path]
+    model_version: str
+    canaries: tuple[Canary, ...] = field(default=DEFAULT_CANARIES)
+
+    @property
+    def checksums(self) -> str:
+        return "".join(f"{sha256_file(path)}  {rel}\n" for rel, path in sorted(self.files.items()))
+
+    @property
+    def size_mb(self) -> int:
+        return sum(path.stat().st_size for path in self.files.values()) // 2**20 + 1
+
+
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_app_wheel(app_dir: Path, cache: Path) -> Path:
+    """The app's wheel, built once per source content (``pip wheel --no-deps``)."""
+    out = cache / "app" / _tree_digest(app_dir)
+    wheels = sorted(out.glob("*.whl"))
+    if wheels:
+        return wheels[0]
+    out.mkdir(parents=True, exist_ok=True)
+    pip_wheel = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+    ]
+    # Built aside and moved in whole, so a parallel builder never sees a half-written wheel.
+    partial = out / f".partial-{os.getpid()}"
+    result = subprocess.run(
+        [*pip_wheel, "-w", str(partial), str(app_dir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"building the app wheel failed:\n{result.stderr[-2000:]}")
+    for wheel in partial.glob("*.whl"):
+        os.replace(wheel, out / wheel.name)
+    partial.rmdir()
+    return sorted(out.glob("*.whl"))[0]
+
+
+def manifest_canaries(manifest: dict) -> tuple[Canary, ...]:
+    """The app's canaries plus those recorded in the model manifest (``text`` / ``expected``)."""
+    found = list(DEFAULT_CANARIES)
+    for entry in manifest.get("canaries", []):
+        canary = Canary(str(entry["text"]), str(entry["expected"]))
+        if canary not in found:
+            found.append(canary)
+    return tuple(found)
+
+
+def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
+    """Verify the model against its manifest, build the app wheel, and name the release."""
+    problems = verify(model_dir)
+    if problems:
+        raise ValueError(f"model {model_dir} fails its manifest: {'; '.join(problems[:5])}")
+    manifest = read_manifest(model_dir)
+    files = {APP_WHEEL: build_app_wheel(app_dir, cache)}
+    for rel in [*manifest["files"], MANIFEST_NAME]:
+        files[f"model/{rel}"] = model_dir / rel
+    sums = "".join(f"{rel}\0{sha256_file(path)}\n" for rel, path in sorted(files.items()))
+    return ReleaseBundle(
+        id="r-" + hashlib.sha256(sums.encode()).hexdigest()[:12],
+        files=files,
+        model_version=str(manifest["version"]),
+        canaries=manifest_canaries(manifest),
+    )

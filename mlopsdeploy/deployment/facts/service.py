@@ -1,0 +1,145 @@
+"""Facts about the app's systemd unit: files in place, enabled, running, linger, its process."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from pyinfra.api import FactBase
+
+from mlopsdeploy.deployment.host_commands import systemctl
+
+
+class FileDigest(FactBase[str | None]):
+    """sha256 and octal mode of ``path`` as ``"<sha256> <mode>"`` (None when missing).
+
+    Used for the unit and the token file, so the deploy rewrites them only when their content or
+    mode differs, and never has to read the token back.
+    """
+
+    def command(self, path: str) -> str:
+        p = shlex.quote(path)
+        return (
+            f'if [ -f {p} ]; then echo "$(sha256sum < {p} | cut -c1-64) $(stat -c %a {p})"; '
+            "else echo none; fi"
+        )
+
+    def process(self, output: list[str]) -> str | None:
+        value = output[-1].strip()
+        return None if value == "none" else value
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    active: bool
+    enabled: bool
+    linger: bool
+
+
+class ServiceStatus(FactBase[UnitStatus]):
+    """Whether ``unit`` is active and enabled in the ``scope`` manager, and whether linger is on.
+
+    Linger is what keeps a user unit running with nobody logged in and after a reboot.
+    """
+
+    def command(self, unit: str, scope: str) -> str:
+        ctl = systemctl(scope)
+        u = shlex.quote(unit)
+        return (
+            f"echo active $({ctl} is-active {u} 2>/dev/null); "
+            f"echo enabled $({ctl} is-enabled {u} 2>/dev/null); "
+            'if [ -e "/var/lib/systemd/linger/$(id -un)" ]; then echo linger yes; '
+            "else echo linger no; fi"
+        )
+
+    @staticmethod
+    def default() -> UnitStatus:
+        return UnitStatus(active=False, enabled=False, linger=False)
+
+    def process(self, output: list[str]) -> UnitStatus:
+        values = dict([*line.split(), ""][:2] for line in output if line.strip())
+        return UnitStatus(
+            active=values.get("active") == "active",
+            enabled=values.get("enabled") == "enabled",
+            linger=values.get("linger") == "yes",
+        )
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """The app's systemd unit and its main process, as `systemctl show` and `ps` report them.
+
+    `process_state` is the first letter of ps's STAT column: "T" means the process was stopped
+    by a signal (SIGSTOP) - it exists, holds its port, and will never answer by itself.
+    """
+
+    load_state: str
+    active_state: str
+    sub_state: str
+    main_pid: int = 0
+    process_state: str = ""
+    process_age_s: float | None = None
+    manager_down: bool = False
+    """systemctl could not reach the service manager (user@UID.service killed or stopped)."""
+
+    @property
+    def missing(self) -> bool:
+        """The unit file is gone (a wiped home, a deleted unit): only a deploy brings it back."""
+        return self.load_state == "not-found"
+
+    @property
+    def restarting(self) -> bool:
+        """systemd is already bringing the service back (Restart=always after a crash)."""
+        return self.active_state in {"activating", "reloading"} or self.sub_state == "auto-restart"
+
+    @property
+    def stopped_process(self) -> bool:
+        return self.main_pid > 0 and self.process_state == "T"
+
+    @property
+    def down(self) -> bool:
+        """Not running and nobody is starting it: stopped by hand, or failed for good."""
+        return self.active_state in {"inactive", "failed"} and not self.restarting
+
+    def summary(self) -> str:
+        if self.manager_down:
+            return "service manager not running"
+        text = f"{self.active_state}/{self.sub_state}"
+        if self.main_pid:
+            text += f", pid {self.main_pid} state {self.process_state or '?'}"
+            if self.process_age_s is not None:
+                text += f" up {self.process_age_s:.0f}s"
+        return text
+
+
+class UnitProcess(FactBase[ServiceState]):
+    """`systemctl show` of `unit` plus `ps` of its MainPID, as a ServiceState."""
+
+    def command(self, unit: str, scope: str) -> str:
+        ctl = systemctl(scope)
+        u = shlex.quote(unit)
+        return (
+            f"{ctl} show {u} -p LoadState -p ActiveState -p SubState -p MainPID "
+            "|| echo ManagerDown=yes; "
+            f"pid=$({ctl} show -p MainPID --value {u} 2>/dev/null); "
+            'if [ "${pid:-0}" -gt 0 ]; then echo "process $(ps -o stat=,etimes= -p "$pid")"; fi'
+        )
+
+    def process(self, output: list[str]) -> ServiceState:
+        values: dict[str, str] = {}
+        process: list[str] = []
+        for line in output:
+            if line.startswith("process "):
+                process = line.split()[1:]
+            elif "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip()
+        return ServiceState(
+            load_state=values.get("LoadState", "unknown"),
+            active_state=values.get("ActiveState", "unknown"),
+            sub_state=values.get("SubState", "unknown"),
+            main_pid=int(values.get("MainPID") or 0),
+            process_state=process[0][:1] if process else "",
+            process_age_s=float(process[1]) if len(process) > 1 else None,
+            manager_down=values.get("ManagerDown") == "yes",
+        )

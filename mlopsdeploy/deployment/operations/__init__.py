@@ -1,0 +1,1 @@
+"""pyinfra operations: each yields shell for the host, and nothing when the host is right."""

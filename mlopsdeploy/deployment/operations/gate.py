@@ -1,0 +1,125 @@
+"""Gate operations: a release may serve only after it answered the health probe correctly.
+
+With a release already serving, the new one first runs as a *candidate* (its own unit, loopback
+port, probed through the deploy's SSH connection) and ``current`` is switched only if it passes.
+Without one (a cold host) there is nothing to protect, so the release is started directly and
+verified; a failure there removes it again. Either way a refused release never stays current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyinfra import logger
+from pyinfra.api import FunctionCommand, Host, State, operation
+from pyinfra.api.operation import OperationMeta
+
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.bundle import ReleaseBundle
+from mlopsdeploy.deployment.control.port_forward import forwarded_port
+from mlopsdeploy.deployment.control.probe import ProbeResult, wait_healthy
+from mlopsdeploy.deployment.facts.release import Releases
+from mlopsdeploy.deployment.host_commands import swap_link, systemctl
+from mlopsdeploy.deployment.operations.service import CANDIDATE_UNIT, UNIT, journal_tail
+from mlopsdeploy.errors import DeployError
+
+
+@dataclass
+class GateRecord:
+    """Where gate callbacks leave their verdicts for the caller (pyinfra only keeps a bool)."""
+
+    failure: DeployError | None = None
+    probes: list[ProbeResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One release's gate on one host: what to probe, for how long, where the verdict goes."""
+
+    cfg: HostConfig
+    bundle: ReleaseBundle
+    timeout: float
+    record: GateRecord
+
+
+def _refuse(target: Host, record: GateRecord, error: DeployError) -> bool:
+    record.failure = error
+    target.log_styled(str(error), fg="red", log_func=logger.error)
+    return False
+
+
+def check_candidate(state: State, host: Host, gate: Gate) -> bool:
+    """Probe the candidate through an SSH port forward, then stop it whatever the verdict."""
+    cfg, bundle, record = gate.cfg, gate.bundle, gate.record
+    transport = host.connector.client.get_transport()  # type: ignore[attr-defined]
+    try:
+        with forwarded_port(transport, cfg.probe_port) as port:
+            result = wait_healthy(f"http://127.0.0.1:{port}", bundle.canaries, gate.timeout)
+        record.probes.append(result)
+        journal = [] if result.ok else journal_tail(host, cfg, CANDIDATE_UNIT)
+    finally:
+        host.run_shell_command(f"{systemctl(cfg.service_scope)} stop {CANDIDATE_UNIT}")
+    if result.ok:
+        return True
+    return _refuse(
+        host,
+        record,
+        DeployError(
+            cfg.name,
+            f"release {bundle.id} (model {bundle.model_version}) refused by the health gate: "
+            f"{result.cause}; the serving release was left untouched",
+            journal,
+        ),
+    )
+
+
+def check_serving(state: State, host: Host, gate: Gate) -> bool:
+    """Probe the public app port; on failure put the previous release back (or stop serving)."""
+    cfg, bundle, record = gate.cfg, gate.bundle, gate.record
+    result = wait_healthy(cfg.url, bundle.canaries, gate.timeout)
+    record.probes.append(result)
+    if result.ok:
+        return True
+    journal = journal_tail(host, cfg, UNIT)
+    index = host.get_fact(Releases, base=cfg.base_dir)
+    ctl = systemctl(cfg.service_scope)
+    base = cfg.base_dir
+    if index.previous and index.previous != bundle.id:
+        host.run_shell_command(
+            f"{swap_link(base, 'current', index.previous)} && {ctl} restart {UNIT}"
+        )
+        outcome = f"switched back to release {index.previous}"
+    else:
+        host.run_shell_command(f"{ctl} stop {UNIT}; rm -f {base}/current")
+        outcome = "no earlier release to serve, so the service was stopped"
+    return _refuse(
+        host,
+        record,
+        DeployError(
+            cfg.name,
+            f"release {bundle.id} failed on {cfg.url}: {result.cause}; {outcome}",
+            journal,
+        ),
+    )
+
+
+@operation(is_idempotent=False)
+def candidate_gated(gate: Gate):
+    """Start the release as the candidate unit and probe it; fails the deploy if it is unhealthy.
+
+    + gate: the host, the staged release, the timeout, and where the verdict goes
+    """
+    yield swap_link(gate.cfg.base_dir, "candidate", gate.bundle.id)
+    yield f"{systemctl(gate.cfg.service_scope)} restart {CANDIDATE_UNIT}"
+    yield FunctionCommand(check_candidate, (gate,), {})
+
+
+@operation()
+def serving_verified(gate: Gate, after: OperationMeta):
+    """Probe the app port if ``after`` (re)started the app; revert to the previous release if bad.
+
+    + gate: the host, the release now current, the timeout, and where the verdict goes
+    + after: the service operation; nothing to verify when it left the app running untouched
+    """
+    if after.is_complete() and after.did_change():
+        yield FunctionCommand(check_serving, (gate,), {})

@@ -1,0 +1,150 @@
+"""The deploy as pyinfra ``@deploy`` functions, shared by the library API and the pyinfra CLI.
+
+Order matters and reads top to bottom: lock access down, check the host can take the release,
+runtime, release, service files, gate, switch, (re)start, verify, prune. A restart follows from
+what earlier operations *did* (checked when the service operation runs), because pyinfra re-reads
+facts when an operation runs and by then the unit or token file would already look unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.bundle import ReleaseBundle
+from mlopsdeploy.deployment.control.ssh_login import public_key_line
+from mlopsdeploy.deployment.control.wheelhouse import Lock
+from mlopsdeploy.deployment.facts.host import FreeSpaceMB, PortListeners
+from mlopsdeploy.deployment.facts.release import Releases
+from mlopsdeploy.deployment.facts.runtime import LockStamp
+from mlopsdeploy.deployment.facts.service import ServiceStatus
+from mlopsdeploy.deployment.operations import release, runtime, service
+from mlopsdeploy.deployment.operations.access import authorized_key
+from mlopsdeploy.deployment.operations.gate import (
+    Gate,
+    GateRecord,
+    candidate_gated,
+    serving_verified,
+)
+from mlopsdeploy.errors import DeployError
+
+# Installed size of a venv relative to its wheels (torch unpacks to ~3.5x), plus headroom.
+VENV_EXPANSION = 4
+
+
+@dataclass
+class Plan:
+    """Everything one host's deploy needs, prepared on the control machine."""
+
+    cfg: HostConfig
+    lock: Lock
+    installer: Path
+    wheelhouse: Path | None
+    bundle: ReleaseBundle
+    token: str | None = field(default=None, repr=False)
+    gate_timeout: float = 120.0
+    record: GateRecord = field(default_factory=GateRecord)
+
+
+def _wheelhouse_mb(plan: Plan) -> int:
+    if plan.wheelhouse is None:
+        return 0
+    return sum(p.stat().st_size for p in plan.wheelhouse.iterdir()) // 2**20 + 1
+
+
+def _check_capacity(plan: Plan, venv_ok: bool, staged: bool) -> None:
+    """Refuse early, naming the cause, when the host cannot take what is about to be pushed."""
+    cfg = plan.cfg
+    need = 0 if venv_ok else _wheelhouse_mb(plan) * VENV_EXPANSION
+    need += 0 if staged else plan.bundle.size_mb * 2
+    if need:
+        free = host.get_fact(FreeSpaceMB, path=cfg.base_dir)
+        if free < need:
+            raise DeployError(
+                cfg.name,
+                f"not enough disk space for {cfg.base_dir}: ~{need} MB needed, {free} MB free",
+            )
+
+
+def _check_port(cfg: HostConfig, port: int, purpose: str) -> None:
+    taken = host.get_fact(PortListeners, port=port)
+    if taken:
+        raise DeployError(cfg.name, f"port {port} ({purpose}) is already taken: {taken[0]}")
+
+
+@deploy("mlopsdeploy")
+def deploy_app(plan: Plan) -> None:
+    """Bring one host to ``plan``: own key only, runtime, release gated and serving."""
+    cfg = plan.cfg
+    authorized_key(name="Authorize own key", key_line=public_key_line(cfg.own_key))
+    if cfg.default_key is not None:
+        authorized_key(
+            name="Lock out the shared default key",
+            key_line=public_key_line(cfg.default_key),
+            present=False,
+        )
+
+    venv_ok = host.get_fact(LockStamp, path=runtime.venv_path(cfg)) == plan.lock.digest
+    index = host.get_fact(Releases, base=cfg.base_dir)
+    releasing = index.current != plan.bundle.id
+    _check_capacity(plan, venv_ok, staged=plan.bundle.id in index.ids)
+    status = host.get_fact(ServiceStatus, unit=service.UNIT, scope=cfg.service_scope)
+    if not status.active:
+        _check_port(cfg, cfg.app_port, "app port")
+    if releasing and index.current:
+        _check_port(cfg, cfg.probe_port, "candidate port")
+
+    runtime.os_packages(name="OS packages")
+    service.base_dir(name="Deploy root", cfg=cfg)
+    runtime.installer(name="Installer (uv)", cfg=cfg, wheel=plan.installer)
+    venv = runtime.venv(
+        name="Runtime venv",
+        cfg=cfg,
+        lock=plan.lock,
+        installer_wheel=plan.installer,
+        wheelhouse=plan.wheelhouse,
+    )
+    staged = release.release_staged(
+        name=f"Stage release {plan.bundle.id}", base=cfg.base_dir, bundle=plan.bundle
+    )
+    token = service.env_file(name="Token file (0600)", cfg=cfg, token=plan.token)
+    unit = service.unit_file(name="App unit", cfg=cfg)
+    service.unit_file(name="Candidate unit", cfg=cfg, role="candidate")
+    service.linger(name="Linger", cfg=cfg)
+
+    gate = Gate(cfg, plan.bundle, plan.gate_timeout, plan.record)
+    if releasing and index.current:
+        candidate_gated(name="Gate candidate release", gate=gate)
+    release.current_release(
+        name="Switch current release", base=cfg.base_dir, release_id=plan.bundle.id
+    )
+    running = service.service_running(
+        name="App service", cfg=cfg, restart=releasing, after=(venv, staged, token, unit)
+    )
+    serving_verified(name="Verify serving release", gate=gate, after=running)
+    release.releases_pruned(name="Prune old releases", base=cfg.base_dir, keep=cfg.keep_releases)
+
+
+@deploy("mlopsdeploy rollback")
+def rollback_app(cfg: HostConfig, gate_timeout: float, record: GateRecord) -> None:
+    """Serve the ``previous`` release again and verify it answers correctly."""
+    index = host.get_fact(Releases, base=cfg.base_dir)
+    if not index.previous or index.previous == index.current:
+        raise DeployError(cfg.name, "no previous release to roll back to")
+    target = ReleaseBundle(id=index.previous, files={}, model_version="previous")
+    release.current_release(
+        name="Switch to previous release", base=cfg.base_dir, release_id=target.id
+    )
+    running = service.service_running(name="App service", cfg=cfg, restart=True)
+    gate = Gate(cfg, target, gate_timeout, record)
+    serving_verified(name="Verify serving release", gate=gate, after=running)
+
+
+@deploy("mlopsdeploy bootstrap")
+def bootstrap_access(cfg: HostConfig) -> None:
+    """Run once with the shared default key: authorize the user's own key (lockout comes later)."""
+    authorized_key(name="Authorize own key", key_line=public_key_line(cfg.own_key))

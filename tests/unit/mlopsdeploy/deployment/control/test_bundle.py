@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlopsdeploy.deployment.control.bundle import build_release, manifest_canaries
+from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
+from mlopsdeploy.deployment.results import REPO_ROOT
+from mlopsdeploy.model.manifest import write_manifest
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def make_model(root: Path, weights: bytes) -> Path:
+    root.mkdir()
+    (root / "config.json").write_text('{"id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}')
+    (root / "model.safetensors").write_bytes(weights)
+    canaries = [{"text": "Not bad at all.", "expected": "POSITIVE", "ok": True}]
+    write_manifest(root, version="m-test", canaries=canaries)
+    return root
+
+
+def test_release_id_follows_content(tmp_path: Path, cache: Path) -> None:
+    app = REPO_ROOT / "app"
+    first = build_release(app, make_model(tmp_path / "a", b"weights"), cache)
+    again = build_release(app, make_model(tmp_path / "b", b"weights"), cache)
+    other = build_release(app, make_model(tmp_path / "c", b"other weights"), cache)
+    assert first.id == again.id != other.id
+    assert set(first.files) == {
+        "app.whl",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/manifest.json",
+    }
+    assert first.model_version == "m-test"
+    assert Canary("Not bad at all.", "POSITIVE") in first.canaries
+
+
+def test_model_failing_its_manifest_is_refused_before_any_push(tmp_path: Path, cache: Path) -> None:
+    model = make_model(tmp_path / "m", b"weights")
+    (model / "model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match=r"model\.safetensors: modified"):
+        build_release(REPO_ROOT / "app", model, cache)
+
+
+def test_manifest_canaries_extend_the_apps_own() -> None:
+    manifest = json.loads('{"canaries": [{"text": "I don\'t love this.", "expected": "NEGATIVE"}]}')
+    canaries = manifest_canaries(manifest)
+    assert canaries[: len(DEFAULT_CANARIES)] == DEFAULT_CANARIES
+    assert canaries[-1] == Canary("I don't love this.", "NEGATIVE")
+    assert manifest_canaries({}) == DEFAULT_CANARIES
+
+
+def test_app_wheel_is_rebuilt_only_when_the_source_changes(tmp_path: Path, cache: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(REPO_ROOT / "app", app, ignore=shutil.ignore_patterns("__pycache__"))
+    model = make_model(tmp_path / "m", b"w")
+    first = build_release(app, model, cache)
+    assert build_release(app, model, cache).files["app.whl"] == first.files["app.whl"]
+    (app / "src" / "app" / "__init__.py").write_text('"""changed"""\n')
+    assert build_release(app, model, cache).id != first.id
