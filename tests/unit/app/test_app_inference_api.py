@@ -153,3 +153,40 @@ def test_the_stand_in_saw_one_request_per_call(client: TestClient, standin: Stan
     before = standin.requests
     client.post("/api/generate", json={"prompt": "count me"})
     assert standin.requests == before + 1
+
+
+@pytest.mark.parametrize(
+    ("has_token", "has_endpoint", "setting"),
+    [
+        (False, True, "HF_TOKEN is not set"),
+        (True, False, "APP_API_MODEL (--api-model) is empty"),
+    ],
+)
+def test_without_a_token_or_endpoint_the_api_product_names_the_setting(
+    serve: Serve,
+    standin: StandIn,
+    always_positive_model: Path,
+    api_token: str,
+    call_ui: UiCall,
+    has_token: bool,
+    has_endpoint: bool,
+    setting: str,
+) -> None:
+    settings = Settings(
+        model=str(always_positive_model),
+        api_model=standin.url if has_endpoint else "",
+        hf_token=SecretStr(api_token) if has_token else None,
+    )
+    before = standin.requests
+    with serve(settings) as client:
+        response = client.post("/api/generate", json={"prompt": "hello"})
+        assert response.status_code == 503
+        assert response.json()["error"] == "not_configured"
+        detail = response.json()["detail"]
+        assert detail.startswith("The Inference API is not configured: ") and setting in detail
+        event, data = call_ui(client, "generate", "hello")[-1]
+        assert (event, data["error"]) == ("error", detail)
+        notices = [c["props"].get("value") for c in client.get("/config").json()["components"]]
+        assert f"**{detail}**" in notices  # shown in the API tab before anyone clicks
+        assert client.post("/api/sentiment", json={"text": "fine"}).status_code == 200
+    assert standin.requests == before  # nothing was sent
