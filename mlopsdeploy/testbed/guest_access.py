@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import time
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 from mlopsdeploy.testbed import ssh
 from mlopsdeploy.testbed.guest import guest_exec
-from mlopsdeploy.testbed.processes import ProcessId
+from mlopsdeploy.testbed.handle import MachineHandle
 
 READY_STATES = ("running", "degraded")
 
@@ -26,43 +25,8 @@ class CommandFailed(subprocess.CalledProcessError):
         return f"{super().__str__()}\nstderr: {stderr}"
 
 
-class GuestAccess(ABC):
-    """SSH and console access; the addresses and internals below come from TestVM."""
-
-    name: str
-    ssh_port: int
-
-    @property
-    @abstractmethod
-    def address(self) -> str: ...
-
-    @property
-    @abstractmethod
-    def user(self) -> str: ...
-
-    @property
-    @abstractmethod
-    def default_key(self) -> Path: ...
-
-    @property
-    @abstractmethod
-    def known_hosts(self) -> Path: ...
-
-    @property
-    @abstractmethod
-    def dir(self) -> Path: ...
-
-    @abstractmethod
-    def network_is_cut(self) -> bool: ...
-
-    @abstractmethod
-    def _init(self) -> ProcessId: ...
-
-    @abstractmethod
-    def _check_alive(self) -> None: ...
-
-    @abstractmethod
-    def _refresh_known_hosts(self) -> None: ...
+class GuestAccess(MachineHandle):
+    """SSH and console access."""
 
     def ssh_argv(
         self,

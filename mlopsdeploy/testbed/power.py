@@ -8,68 +8,15 @@ from __future__ import annotations
 
 import subprocess
 import time
-from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Self
 
 from mlopsdeploy.testbed.guest import guest_exec
+from mlopsdeploy.testbed.handle import MachineHandle
 from mlopsdeploy.testbed.locking import exclusive
-from mlopsdeploy.testbed.network import Link
-from mlopsdeploy.testbed.overlay import Overlay
-from mlopsdeploy.testbed.processes import ProcessId
 
 
-class MachinePower(ABC):
-    """Power, re-image and network faults; the lifecycle members below come from TestVM."""
-
-    name: str
-
-    @property
-    @abstractmethod
-    def overlay(self) -> Overlay: ...
-
-    @property
-    @abstractmethod
-    def link(self) -> Link: ...
-
-    @property
-    @abstractmethod
-    def rootfs(self) -> Path: ...
-
-    @property
-    @abstractmethod
-    def known_hosts(self) -> Path: ...
-
-    @property
-    @abstractmethod
-    def user(self) -> str: ...
-
-    @property
-    @abstractmethod
-    def uid(self) -> int: ...
-
-    @property
-    @abstractmethod
-    def boot_count(self) -> int: ...
-
-    @abstractmethod
-    def up(self, timeout: float = 60) -> Self: ...
-
-    @abstractmethod
-    def wait_ready(self, timeout: float = 60) -> str: ...
-
-    @abstractmethod
-    def _exclusive(self) -> AbstractContextManager[None]: ...
-
-    @abstractmethod
-    def _stop(self, force: bool, timeout: float) -> None: ...
-
-    @abstractmethod
-    def _init(self) -> ProcessId: ...
-
-    @abstractmethod
-    def _check_alive(self) -> None: ...
+class MachinePower(MachineHandle):
+    """Power, re-image and network faults."""
 
     @exclusive
     def power_off(self, force: bool = False, timeout: float = 30) -> None:
