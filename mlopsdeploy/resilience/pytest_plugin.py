@@ -128,6 +128,15 @@ class ReportCollector:
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY and isinstance(value, dict):
                 self.records.append(Record.from_dict(value))
+                self._progress(self.records[-1])
+
+    def _progress(self, record: Record) -> None:
+        """Say how a fault ended as soon as it has: a whole run takes many minutes."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if not self.controls or terminal is None:
+            return
+        terminal.ensure_newline()
+        terminal.write_line(progress_line(record))
 
     def pytest_sessionfinish(self) -> None:
         if not self.controls or not self.records:
@@ -143,6 +152,17 @@ class ReportCollector:
             terminalreporter.write_line(line)
         for path in self.written:
             terminalreporter.write_line(f"written: {path}")
+
+
+def progress_line(record: Record) -> str:
+    """`[resilience] <fault> on <target>: <how it ended>`, one line per finished fault."""
+    head = f"[resilience] {record.fault} on {record.target}: "
+    if record.verified:
+        seconds = record.seconds_to_recover or 0.0
+        return head + f"recovered ({record.recovery_path}) in {seconds:.1f} s"
+    failed = [check.name for check in record.checks if not check.ok]
+    why = record.error or (f"failed checks: {', '.join(failed)}" if failed else "")
+    return head + f"NOT verified ({record.recovery_path}){': ' + why if why else ''}"
 
 
 @pytest.fixture

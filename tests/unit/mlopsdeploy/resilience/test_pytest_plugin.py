@@ -52,6 +52,9 @@ def test_every_record_reaches_one_report(tmp_path: Path, workers: list[str]) -> 
     assert sorted(r["seconds_to_recover"] for r in document["records"]) == [0.0, 1.0, 2.0, 3.0]
     assert "resilience report" in result.stdout
     assert any(line.startswith("fault-0") for line in result.stdout.splitlines())
+    # Each fault's result as it finishes, before the report at the end.
+    progress = result.stdout.index("[resilience] fault-1 on vm: recovered (self-healed) in 3.0 s")
+    assert progress < result.stdout.index("resilience report")
     assert (out / "resilience-report.md").is_file() and (out / "resilience-report.png").is_file()
 
 
