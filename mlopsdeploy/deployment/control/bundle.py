@@ -10,13 +10,18 @@ import hashlib
 import os
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
+from mlopsdeploy.deployment.facts.release import CHECKSUMS
 from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest, sha256_file, verify
 
 APP_WHEEL = "app.whl"
+# The wheel is unpacked beside itself: the service imports the app from here (its PYTHONPATH).
+APP_DIR = "app"
 # Fixed so the same app source always builds a byte-identical wheel, hence the same release id.
 SOURCE_DATE_EPOCH = "1700000000"
 
@@ -34,9 +39,31 @@ class ReleaseBundle:
     model_version: str
     canaries: tuple[Canary, ...] = field(default=DEFAULT_CANARIES)
 
+    @cached_property
+    def content(self) -> dict[str, str]:
+        """sha256 of every file a staged release serves, by path inside the release dir.
+
+        That is the pushed files plus the app as unpacked from its wheel, which is what the
+        service really imports (its PYTHONPATH), so damage there is seen too.
+        """
+        found = {rel: sha256_file(path) for rel, path in self.files.items()}
+        if APP_WHEEL in self.files:
+            with zipfile.ZipFile(self.files[APP_WHEEL]) as wheel:
+                for info in wheel.infolist():
+                    if not info.is_dir():
+                        digest = hashlib.sha256(wheel.read(info)).hexdigest()
+                        found[f"{APP_DIR}/{info.filename}"] = digest
+        return found
+
     @property
     def checksums(self) -> str:
-        return "".join(f"{sha256_file(path)}  {rel}\n" for rel, path in sorted(self.files.items()))
+        """SHA256SUMS for ``sha256sum -c`` on the host: every file of the release but itself."""
+        return "".join(f"{digest}  {rel}\n" for rel, digest in sorted(self.content.items()))
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """What the release dir must hold exactly: ``content`` plus SHA256SUMS itself."""
+        return {**self.content, CHECKSUMS: hashlib.sha256(self.checksums.encode()).hexdigest()}
 
     @property
     def size_mb(self) -> int:

@@ -50,34 +50,69 @@ class Releases(FactBase[ReleaseIndex]):
 
 @dataclass(frozen=True)
 class ReleaseCheck:
-    """``state``: ``ok``, ``absent``, ``incomplete`` or ``corrupt``; ``bad``: failing files."""
+    """``state``: ``ok``, ``absent``, ``incomplete`` or ``corrupt``.
+
+    ``bad``: expected files that are missing or differ; ``extra``: files nobody shipped.
+    """
 
     state: str
     bad: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
 
 
-class ReleaseIntegrity(FactBase[ReleaseCheck]):
-    """Checks every file of release ``path`` against its SHA256SUMS (app wheel + model files).
+@dataclass(frozen=True)
+class ReleaseFiles:
+    """sha256 of every file under a release dir, by path inside it (None: no such dir).
 
-    This is the "installed model sha" check: a model file that was truncated, flipped or deleted
-    shows up here and the deploy re-pushes the release instead of serving a broken model.
+    ``__pycache__`` is left out: Python writes it there at run time and rebuilds it from the
+    sources when they change. ``complete``: the marker written after a verified stage.
+    """
+
+    digests: dict[str, str] | None
+    complete: bool = False
+
+    def against(self, expected: dict[str, str]) -> ReleaseCheck:
+        """Compare with what the release must hold exactly (``ReleaseBundle.digests``)."""
+        if self.digests is None:
+            return ReleaseCheck(state="absent", bad=sorted(expected))
+        bad = sorted(rel for rel, sha in expected.items() if self.digests.get(rel) != sha)
+        extra = sorted(set(self.digests) - set(expected))
+        if bad or extra:
+            return ReleaseCheck(state="corrupt", bad=bad, extra=extra)
+        return ReleaseCheck(state="ok" if self.complete else "incomplete")
+
+
+class ReleaseIntegrity(FactBase[ReleaseFiles]):
+    """Hashes every file of release ``path``: app wheel, unpacked app, model, SHA256SUMS.
+
+    The deploy compares this with the bundle on the control machine, so a damaged, missing or
+    extra file anywhere in the release (including a deleted SHA256SUMS, which the host itself
+    could not check against) is repaired instead of served.
     """
 
     def command(self, path: str) -> str:
         p = shlex.quote(path)
         return (
-            f"if [ ! -d {p} ]; then echo absent; "
-            f"elif [ ! -f {p}/{COMPLETE_MARKER} ]; then echo incomplete; "
-            f"else cd {p} && sha256sum --quiet -c {CHECKSUMS} 2>/dev/null; echo checked; fi"
+            f"if [ ! -d {p} ]; then echo absent; else cd {p} && "
+            f"if [ -f {COMPLETE_MARKER} ]; then echo complete; fi && "
+            f"find . -type f ! -name {COMPLETE_MARKER} ! -path '*/__pycache__/*' -print0 "
+            "| xargs -0 -r sha256sum; fi"
         )
 
     @staticmethod
-    def default() -> ReleaseCheck:
-        return ReleaseCheck(state="absent")
+    def default() -> ReleaseFiles:
+        return ReleaseFiles(digests=None)
 
-    def process(self, output: list[str]) -> ReleaseCheck:
-        last = output[-1].strip()
-        if last in ("absent", "incomplete"):
-            return ReleaseCheck(state=last)
-        bad = [line.rsplit(": ", 1)[0] for line in output[:-1] if "FAILED" in line]
-        return ReleaseCheck(state="corrupt" if bad else "ok", bad=bad)
+    def process(self, output: list[str]) -> ReleaseFiles:
+        if output and output[0].strip() == "absent":
+            return ReleaseFiles(digests=None)
+        digests: dict[str, str] = {}
+        complete = False
+        for line in output:
+            if line.strip() == "complete":
+                complete = True
+                continue
+            digest, _, rel = line.rstrip("\n").partition("  ")
+            if rel:
+                digests[rel.removeprefix("./")] = digest.removeprefix("\\")
+        return ReleaseFiles(digests=digests, complete=complete)

@@ -13,7 +13,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
-from mlopsdeploy.deployment.control.bundle import APP_WHEEL, ReleaseBundle
+from mlopsdeploy.deployment.control.bundle import APP_DIR, APP_WHEEL, ReleaseBundle
 from mlopsdeploy.deployment.facts.release import (
     CHECKSUMS,
     COMPLETE_MARKER,
@@ -29,7 +29,10 @@ def release_path(base: str, release_id: str) -> str:
 
 @operation()
 def release_staged(base: str, bundle: ReleaseBundle):
-    """Push a release and verify its checksums on the host; re-push only files that fail.
+    """Make release ``bundle.id`` on the host hold exactly the bundle's files, then verify it.
+
+    Files that are missing or differ are pushed again, files nobody shipped are deleted, and a
+    damaged ``app/`` is unpacked again from the (verified) wheel beside it and swapped in whole.
 
     + base: deploy root on the host
     + bundle: the release to stage
@@ -41,20 +44,31 @@ def release_staged(base: str, bundle: ReleaseBundle):
         release_staged(name="Stage release", base="/home/u/mlopsdeploy", bundle=bundle)
     """
     path = release_path(base, bundle.id)
-    check = host.get_fact(ReleaseIntegrity, path=path)
+    check = host.get_fact(ReleaseIntegrity, path=path).against(bundle.digests)
     if check.state == "ok":
         return
-    todo = check.bad if check.state == "corrupt" else sorted(bundle.files)
-    dirs = sorted({os.path.dirname(f"{path}/{rel}") for rel in todo})
-    yield f"umask 022 && rm -f {shlex.quote(path)}/{COMPLETE_MARKER} && mkdir -p " + " ".join(
-        shlex.quote(d) for d in dirs
-    )
-    for rel in todo:
-        yield FileUploadCommand(str(bundle.files[rel]), f"{path}/{rel}")
-    yield FileUploadCommand(io.StringIO(bundle.checksums), f"{path}/{CHECKSUMS}")
     p = shlex.quote(path)
+    push = [rel for rel in check.bad if rel in bundle.files]
+    in_app = [rel for rel in [*check.bad, *check.extra] if rel.startswith(f"{APP_DIR}/")]
+    stray = [rel for rel in check.extra if not rel.startswith(f"{APP_DIR}/")]
+    prepare = f"umask 022 && mkdir -p {p} && rm -f {p}/{COMPLETE_MARKER}"
+    if stray:
+        prepare += " && rm -rf " + " ".join(shlex.quote(f"{path}/{rel}") for rel in stray)
+    dirs = sorted({os.path.dirname(f"{path}/{rel}") for rel in push})
+    if dirs:
+        prepare += " && mkdir -p " + " ".join(shlex.quote(d) for d in dirs)
+    yield prepare
+    for rel in push:
+        yield FileUploadCommand(str(bundle.files[rel]), f"{path}/{rel}")
+    if CHECKSUMS in check.bad:
+        yield FileUploadCommand(io.StringIO(bundle.checksums), f"{path}/{CHECKSUMS}")
+    if in_app or APP_WHEEL in push:
+        fresh = f".{APP_DIR}.new"
+        yield (
+            f"cd {p} && rm -rf {fresh} && python3 -m zipfile -e {APP_WHEEL} {fresh} && "
+            f"rm -rf {APP_DIR} && mv -T {fresh} {APP_DIR}"
+        )
     yield f"cd {p} && sha256sum --quiet -c {CHECKSUMS}"
-    yield f"cd {p} && rm -rf app && python3 -m zipfile -e {APP_WHEEL} app"
     yield f"touch {p}/{COMPLETE_MARKER}"
 
 

@@ -138,7 +138,8 @@ def venv(cfg: HostConfig, lock: Lock, installer_wheel: Path, wheelhouse: Path | 
     if report.stamp == lock.digest:
         pins = {line.split("==")[0]: line for line in lock.text.split()}
         broken = " ".join(shlex.quote(pins.get(name, name)) for name in report.broken)
-        yield f"{install} --no-deps --reinstall {broken}"
+        # The stamp's time is where the fact starts hashing: the fresh files are known good.
+        yield f"{install} --no-deps --reinstall {broken} && touch {p}/{STAMP_NAME}"
         return
     yield f"{p}/bin/python -c pass 2>/dev/null || python3 -m venv --without-pip --clear {p}"
     yield f"{install} -r {shlex.quote(lock_file)}"

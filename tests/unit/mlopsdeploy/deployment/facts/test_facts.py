@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from mlopsdeploy.deployment.facts.host import FreeSpaceMB
-from mlopsdeploy.deployment.facts.release import ReleaseIndex, ReleaseIntegrity, Releases
+from mlopsdeploy.deployment.facts.release import (
+    ReleaseFiles,
+    ReleaseIndex,
+    ReleaseIntegrity,
+    Releases,
+)
 from mlopsdeploy.deployment.facts.runtime import (
     InstallerVersion,
     LockStamp,
@@ -26,13 +31,27 @@ def test_releases_index() -> None:
     assert Releases().process(["current ", "previous "]) == ReleaseIndex()
 
 
-def test_release_integrity_names_failing_files() -> None:
-    out = ["model/model.safetensors: FAILED", "model/vocab.txt: FAILED open or read", "checked"]
-    check = ReleaseIntegrity().process(out)
-    assert check.state == "corrupt"
-    assert check.bad == ["model/model.safetensors", "model/vocab.txt"]
-    assert ReleaseIntegrity().process(["checked"]).state == "ok"
-    assert ReleaseIntegrity().process(["incomplete"]).state == "incomplete"
+def test_release_integrity_reads_every_file_and_the_marker() -> None:
+    out = ["complete", "ab  ./app.whl", "cd  ./app/app/routes.py", "\\ef  ./model/a\\nb"]
+    files = ReleaseIntegrity().process(out)
+    assert files == ReleaseFiles(
+        {"app.whl": "ab", "app/app/routes.py": "cd", "model/a\\nb": "ef"}, complete=True
+    )
+    assert ReleaseIntegrity().process(["absent"]) == ReleaseFiles(None)
+
+
+def test_release_check_names_damaged_missing_and_extra_files() -> None:
+    expected = {"app.whl": "a", "app/app/x.py": "b", "SHA256SUMS": "c"}
+    found = ReleaseFiles({"app.whl": "a", "app/app/x.py": "X", "model/new": "d"}, complete=True)
+    check = found.against(expected)
+    assert (check.state, check.bad, check.extra) == (
+        "corrupt",
+        ["SHA256SUMS", "app/app/x.py"],
+        ["model/new"],
+    )
+    assert ReleaseFiles(dict(expected), complete=True).against(expected).state == "ok"
+    assert ReleaseFiles(dict(expected), complete=False).against(expected).state == "incomplete"
+    assert ReleaseFiles(None).against(expected).bad == sorted(expected)
 
 
 def test_service_status() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ from pyinfra.api import FileUploadCommand
 
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle
 from mlopsdeploy.deployment.facts.release import (
-    ReleaseCheck,
+    ReleaseFiles,
     ReleaseIndex,
     ReleaseIntegrity,
     Releases,
@@ -24,10 +25,15 @@ BASE = "/home/u/mlopsdeploy"
 @pytest.fixture
 def bundle(tmp_path: Path) -> ReleaseBundle:
     files = {}
-    for rel in ("app.whl", "model/config.json", "model/manifest.json"):
+    for rel in ("model/config.json", "model/manifest.json"):
         path = tmp_path / rel.replace("/", "_")
         path.write_text(rel)
         files[rel] = path
+    wheel = tmp_path / "app.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("app/__init__.py", "")
+        archive.writestr("app/routes.py", "ROUTES = []\n")
+    files["app.whl"] = wheel
     return ReleaseBundle(id="r-new", files=files, model_version="v1")
 
 
@@ -35,40 +41,95 @@ def uploaded(commands: list) -> list[str]:
     return [c.dest for c in commands if isinstance(c, FileUploadCommand)]
 
 
+def shell(commands: list) -> list[str]:
+    return [c for c in commands if isinstance(c, str)]
+
+
+def on_host(bundle: ReleaseBundle, changes: dict[str, str | None] | None = None) -> ReleaseFiles:
+    """The fact as a host with ``bundle`` staged would answer it, with ``changes`` applied."""
+    digests = dict(bundle.digests)
+    for rel, digest in (changes or {}).items():
+        if digest is None:
+            del digests[rel]
+        else:
+            digests[rel] = digest
+    return ReleaseFiles(digests=digests, complete=True)
+
+
+ROOT = f"{BASE}/releases/r-new"
+UNPACK = "python3 -m zipfile -e app.whl .app.new"
+
+
 def test_intact_release_is_no_change(run_op, bundle) -> None:
-    facts = {ReleaseIntegrity: ReleaseCheck("ok")}
+    facts = {ReleaseIntegrity: on_host(bundle)}
     assert run_op(release_staged, facts, base=BASE, bundle=bundle) == []
 
 
-def test_absent_release_is_pushed_and_verified_on_the_host(run_op, bundle) -> None:
-    commands = run_op(
-        release_staged, {ReleaseIntegrity: ReleaseCheck("absent")}, base=BASE, bundle=bundle
-    )
-    root = f"{BASE}/releases/r-new"
+def test_absent_release_is_pushed_unpacked_and_verified_on_the_host(run_op, bundle) -> None:
+    facts = {ReleaseIntegrity: ReleaseFiles(digests=None)}
+    commands = run_op(release_staged, facts, base=BASE, bundle=bundle)
     assert uploaded(commands) == [
-        f"{root}/app.whl",
-        f"{root}/model/config.json",
-        f"{root}/model/manifest.json",
-        f"{root}/SHA256SUMS",
+        f"{ROOT}/app.whl",
+        f"{ROOT}/model/config.json",
+        f"{ROOT}/model/manifest.json",
+        f"{ROOT}/SHA256SUMS",
     ]
-    text = [c for c in commands if isinstance(c, str)]
-    verify = text.index(f"cd {root} && sha256sum --quiet -c SHA256SUMS")
-    complete = text.index(f"touch {root}/.complete")
-    assert verify < complete  # only a verified release is marked complete
+    text = shell(commands)
+    unpack = next(i for i, c in enumerate(text) if UNPACK in c)
+    verify = text.index(f"cd {ROOT} && sha256sum --quiet -c SHA256SUMS")
+    complete = text.index(f"touch {ROOT}/.complete")
+    assert unpack < verify < complete  # only a verified release is marked complete
 
 
 def test_corrupt_model_file_is_repushed_alone(run_op, bundle) -> None:
-    facts = {ReleaseIntegrity: ReleaseCheck("corrupt", bad=["model/config.json"])}
+    facts = {ReleaseIntegrity: on_host(bundle, {"model/config.json": "0" * 64})}
     commands = run_op(release_staged, facts, base=BASE, bundle=bundle)
-    assert uploaded(commands) == [
-        f"{BASE}/releases/r-new/model/config.json",
-        f"{BASE}/releases/r-new/SHA256SUMS",
-    ]
+    assert uploaded(commands) == [f"{ROOT}/model/config.json"]
+    assert not any(UNPACK in c for c in shell(commands))
 
 
-def test_bundle_checksums_cover_every_file(bundle) -> None:
+def test_damaged_app_code_is_unpacked_again_from_the_wheel(run_op, bundle) -> None:
+    facts = {ReleaseIntegrity: on_host(bundle, {"app/app/routes.py": "0" * 64})}
+    commands = run_op(release_staged, facts, base=BASE, bundle=bundle)
+    assert uploaded(commands) == []
+    assert any(UNPACK in c and c.endswith("mv -T .app.new app") for c in shell(commands))
+
+
+def test_deleted_app_dir_is_unpacked_again(run_op, bundle) -> None:
+    gone: dict[str, str | None] = {"app/app/__init__.py": None, "app/app/routes.py": None}
+    commands = run_op(
+        release_staged, {ReleaseIntegrity: on_host(bundle, gone)}, base=BASE, bundle=bundle
+    )
+    assert any(UNPACK in c for c in shell(commands))
+
+
+def test_extra_file_is_removed(run_op, bundle) -> None:
+    in_model = on_host(bundle, {"model/evil.bin": "1" * 64})
+    commands = run_op(release_staged, {ReleaseIntegrity: in_model}, base=BASE, bundle=bundle)
+    assert f"rm -rf {ROOT}/model/evil.bin" in shell(commands)[0]
+    in_app = on_host(bundle, {"app/app/sitecustomize.py": "1" * 64})
+    commands = run_op(release_staged, {ReleaseIntegrity: in_app}, base=BASE, bundle=bundle)
+    assert any(UNPACK in c for c in shell(commands))  # app/ is replaced whole
+
+
+def test_missing_checksums_file_is_pushed_again(run_op, bundle) -> None:
+    facts = {ReleaseIntegrity: on_host(bundle, {"SHA256SUMS": None})}
+    commands = run_op(release_staged, facts, base=BASE, bundle=bundle)
+    assert uploaded(commands) == [f"{ROOT}/SHA256SUMS"]
+
+
+def test_stage_interrupted_before_its_marker_is_verified_and_marked(run_op, bundle) -> None:
+    unmarked = ReleaseFiles(digests=dict(bundle.digests), complete=False)
+    commands = run_op(release_staged, {ReleaseIntegrity: unmarked}, base=BASE, bundle=bundle)
+    assert uploaded(commands) == []
+    assert shell(commands)[-1] == f"touch {ROOT}/.complete"
+
+
+def test_bundle_checksums_cover_every_file_including_the_unpacked_app(bundle) -> None:
     lines = bundle.checksums.splitlines()
-    assert [line.split("  ")[1] for line in lines] == sorted(bundle.files)
+    expected = sorted([*bundle.files, "app/app/__init__.py", "app/app/routes.py"])
+    assert [line.split("  ")[1] for line in lines] == expected
+    assert set(bundle.digests) == {*expected, "SHA256SUMS"}
 
 
 def test_switch_keeps_old_current_as_previous(run_op) -> None:
