@@ -14,7 +14,7 @@ from typing import Any
 
 from pyinfra.api import Host
 
-from mlopsdeploy.config import HostConfig
+from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment import plans
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle, build_release
 from mlopsdeploy.deployment.control.host_keys import check_host_key
@@ -107,6 +107,10 @@ def _serve_host(
         result.ok = True
     except DeployError as e:
         result.error = e
+    except (ConfigError, RuntimeError, OSError) as e:
+        # Control-side work for this host (its token file, the wheelhouse for its Python) failed:
+        # that is this host's failure, reported like any other, never the other hosts'.
+        result.error = DeployError(cfg.name, f"{type(e).__name__}: {e}")
     result.timings["total"] = round(time.monotonic() - started, 3)
     return result
 
