@@ -9,6 +9,7 @@ built here, cached by the lock's hash, and pushed.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata as md
 import os
@@ -16,6 +17,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,8 +110,36 @@ def _fetch_command(target: PythonTarget, lock_file: Path, out: Path) -> list[str
     ]
 
 
-def wheelhouse_dir(cache: Path, lock: Lock) -> Path:
-    return cache / "wheelhouse" / lock.digest
+def wheelhouse_dir(cache: Path, lock: Lock, target: PythonTarget) -> Path:
+    """Keyed by the lock *and* the host's glibc: the same pins resolve to different manylinux
+    wheels for different glibc versions, so one host's wheels must not be reused for another's."""
+    return cache / "wheelhouse" / f"{lock.digest}-glibc{target.libc or 'unknown'}"
+
+
+@contextmanager
+def _building(out: Path) -> Iterator[Path]:
+    """Hold ``<out>.lock`` (flock) and give a fresh private dir beside ``out`` to build into.
+
+    One builder per cache entry at a time, across processes (parallel test workers, the
+    watchdog, a manual deploy); the caller renames the finished dir onto ``out`` while still
+    holding the lock, so nobody ever deletes or reads another's half-built result.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(f"{out.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        try:
+            yield partial
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _install_dir(partial: Path, out: Path) -> None:
+    """Move a finished build onto ``out`` (replacing a leftover without a stamp)."""
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
 
 
 def build_wheelhouse(cache: Path, lock: Lock, target: PythonTarget) -> Path:
@@ -116,43 +147,39 @@ def build_wheelhouse(cache: Path, lock: Lock, target: PythonTarget) -> Path:
 
     The stamp file is written last, so an interrupted build is redone rather than half-pushed.
     """
-    out = wheelhouse_dir(cache, lock)
+    out = wheelhouse_dir(cache, lock, target)
     if (out / STAMP_NAME).is_file():
         return out
-    # One partial dir per process: parallel test workers may build on a cold cache at once.
-    partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    (partial / LOCK_NAME).write_text(lock.text)
-    result = subprocess.run(
-        _fetch_command(target, partial / LOCK_NAME, partial), capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"building the wheelhouse failed:\n{result.stderr[-2000:]}")
-    (partial / STAMP_NAME).write_text(lock.digest + "\n")
-    if (out / STAMP_NAME).is_file():  # another process finished first
-        shutil.rmtree(partial, ignore_errors=True)
-        return out
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
+    with _building(out) as partial:
+        if (out / STAMP_NAME).is_file():  # another process built it while this one waited
+            return out
+        (partial / LOCK_NAME).write_text(lock.text)
+        result = subprocess.run(
+            _fetch_command(target, partial / LOCK_NAME, partial), capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"building the wheelhouse failed:\n{result.stderr[-2000:]}")
+        (partial / STAMP_NAME).write_text(lock.digest + "\n")
+        _install_dir(partial, out)
     return out
 
 
 def fetch_installer(cache: Path, target: PythonTarget) -> Path:
     """The uv wheel for the host's machine, downloaded once into ``<cache>/installer``."""
     out = cache / "installer" / f"{INSTALLER}-{INSTALLER_VERSION}-{target.machine}"
-    wheels = sorted(out.glob("*.whl"))
-    if wheels:
+    if wheels := sorted(out.glob("*.whl")):
         return wheels[0]
-    out.mkdir(parents=True, exist_ok=True)
-    download = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-    platform = f"--platform=manylinux_2_17_{target.machine}"
-    result = subprocess.run(
-        [*download, "--only-binary=:all:", platform, "-d", str(out), INSTALLER_PIN],
-        capture_output=True,
-        text=True,
-    )
-    wheels = sorted(out.glob("*.whl"))
-    if result.returncode != 0 or not wheels:
-        raise RuntimeError(f"downloading {INSTALLER} failed:\n{result.stderr[-2000:]}")
-    return wheels[0]
+    with _building(out) as partial:
+        if wheels := sorted(out.glob("*.whl")):  # another process fetched it meanwhile
+            return wheels[0]
+        download = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+        platform = f"--platform=manylinux_2_17_{target.machine}"
+        result = subprocess.run(
+            [*download, "--only-binary=:all:", platform, "-d", str(partial), INSTALLER_PIN],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0 or not list(partial.glob("*.whl")):
+            raise RuntimeError(f"downloading {INSTALLER} failed:\n{result.stderr[-2000:]}")
+        _install_dir(partial, out)
+    return sorted(out.glob("*.whl"))[0]

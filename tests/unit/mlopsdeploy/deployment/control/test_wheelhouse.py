@@ -1,9 +1,22 @@
 from __future__ import annotations
 
+import fcntl
+import subprocess
 from pathlib import Path
 
-from mlopsdeploy.deployment.control.wheelhouse import _fetch_command, pinned_requirements
-from mlopsdeploy.deployment.facts.runtime import PythonTarget
+import pytest
+
+from mlopsdeploy.deployment.control import wheelhouse
+from mlopsdeploy.deployment.control.wheelhouse import (
+    INSTALLER,
+    INSTALLER_VERSION,
+    _fetch_command,
+    build_wheelhouse,
+    fetch_installer,
+    pinned_requirements,
+    wheelhouse_dir,
+)
+from mlopsdeploy.deployment.facts.runtime import STAMP_NAME, PythonTarget
 
 HERE = PythonTarget(version="3.11", machine="x86_64", libc="2.36")
 
@@ -30,3 +43,47 @@ def test_foreign_target_downloads_binary_wheels_for_its_platform(tmp_path: Path)
     assert "--platform=manylinux_2_39_aarch64" in command
     assert "--python-version=3.12" in command and "--only-binary=:all:" in command
     assert "wheel" in _fetch_command(HERE, tmp_path / "lock.txt", tmp_path)
+
+
+def test_wheelhouse_cache_is_keyed_by_the_hosts_glibc(tmp_path: Path) -> None:
+    lock = pinned_requirements(HERE)
+    older = PythonTarget(version="3.11", machine="x86_64", libc="2.31")
+    assert wheelhouse_dir(tmp_path, lock, HERE) != wheelhouse_dir(tmp_path, lock, older)
+
+
+class FakeFetch:
+    """Stands in for pip: checks what the cache looks like *while* a fetch runs, then writes."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.calls = 0
+
+    def __call__(self, command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        self.calls += 1
+        lock_file = self.out.with_name(f"{self.out.name}.lock")
+        # The builder holds the entry's lock while it fetches.
+        with open(lock_file) as handle, pytest.raises(BlockingIOError):
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert not list(self.out.glob("*.whl"))  # nothing lands in the shared dir half-done
+        dest = Path(command[command.index("-w" if "-w" in command else "-d") + 1])
+        (dest / "x-1.0-py3-none-any.whl").write_bytes(b"wheel")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+
+def test_wheelhouse_is_built_aside_under_a_lock_and_reused(tmp_path: Path, monkeypatch) -> None:
+    lock = pinned_requirements(HERE)
+    fetch = FakeFetch(wheelhouse_dir(tmp_path, lock, HERE))
+    monkeypatch.setattr(wheelhouse.subprocess, "run", fetch)
+    out = build_wheelhouse(tmp_path, lock, HERE)
+    assert (out / "x-1.0-py3-none-any.whl").is_file() and (out / STAMP_NAME).is_file()
+    assert build_wheelhouse(tmp_path, lock, HERE) == out and fetch.calls == 1
+    assert [p.name for p in out.parent.iterdir() if ".partial" in p.name] == []
+
+
+def test_installer_is_downloaded_aside_under_a_lock(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "installer" / f"{INSTALLER}-{INSTALLER_VERSION}-{HERE.machine}"
+    fetch = FakeFetch(out)
+    monkeypatch.setattr(wheelhouse.subprocess, "run", fetch)
+    assert fetch_installer(tmp_path, HERE) == out / "x-1.0-py3-none-any.whl"
+    assert fetch_installer(tmp_path, HERE) == out / "x-1.0-py3-none-any.whl"
+    assert fetch.calls == 1
