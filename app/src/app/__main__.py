@@ -3,6 +3,10 @@
 uvicorn turns either signal into a graceful shutdown (open requests finish, the model's worker
 stops), then raises the signal again for the handler that was there before it. `exit_on_signal`
 is that handler: the process ends with status 0, which is what a clean stop should report.
+
+Under the deploy's units the port belongs to systemd: the worker serves the socket it inherited
+(`app.systemd.listen_sockets`), refuses to start when not ready, and tells systemd `READY=1`
+once it accepts. Run by hand (tests, development) it binds `--host`/`--port` itself.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 from types import FrameType
 
@@ -17,9 +22,10 @@ import uvicorn
 
 from app.config import Settings, parse_settings
 from app.redaction import RedactingFilter
-from app.systemd import Watchdog
+from app.systemd import ReadyBeforeServing, Watchdog, listen_sockets, notify
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+STARTUP_FAILURE = 3
 
 
 def configure_logging(settings: Settings) -> None:
@@ -37,6 +43,26 @@ def exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+class NotifyingServer(uvicorn.Server):
+    """uvicorn's server that tells systemd `READY=1` once it accepts, `STOPPING=1` when it stops.
+
+    `systemctl restart` of a `Type=notify` worker returns at `READY=1`: only then may the next
+    worker go down.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            if sockets:
+                names = ", ".join(str(sock.getsockname()) for sock in sockets)
+                logging.getLogger(__name__).info("Serving the socket systemd holds: %s", names)
+            notify("READY=1")
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        notify("STOPPING=1")
+        await super().shutdown(sockets)
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv, os.environ)
     configure_logging(settings)
@@ -50,14 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     # mistyped flag should answer at once.
     from app.factory import create_app
 
-    uvicorn.run(
-        create_app(settings, watchdog),
+    sockets = listen_sockets()
+    app = create_app(settings, watchdog)
+    config = uvicorn.Config(
+        ReadyBeforeServing(app) if sockets else app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    return 0
+    server = NotifyingServer(config)
+    server.run(sockets=sockets or None)
+    # uvicorn.run's own convention: a server that never started (start-up failed) exits 3.
+    return 0 if server.started else STARTUP_FAILURE
 
 
 if __name__ == "__main__":

@@ -1,4 +1,16 @@
-"""systemd's service watchdog: a hung app is killed and restarted by systemd itself.
+"""What the app does for systemd: serve its socket, say when it is ready, ping its watchdog.
+
+**Socket.** Under the deploy, systemd owns the app port (a `.socket` unit) and hands the same
+listening socket to every worker (`Sockets=`, `$LISTEN_FDS`). The port never closes while workers
+restart: connections wait in the backlog instead of being refused. `listen_sockets` takes them.
+
+**Readiness.** With `Type=notify`, `systemctl restart` of a worker returns only after `READY=1`,
+which is what lets the deploy restart workers one at a time. A worker on the shared socket must
+take no connection before its model answers the canaries right, because a client cannot choose
+another worker: `ReadyBeforeServing` fails the start-up instead (the process exits, systemd
+restarts it), and `READY=1` is sent only once the server accepts.
+
+**Watchdog.** A hung app is killed and restarted by systemd itself.
 
 A process that is alive but answers nothing (SIGSTOP, a deadlocked event loop) looks healthy to
 `Restart=always`. With `WatchdogSec=` in the unit, systemd expects `WATCHDOG=1` on
@@ -11,11 +23,21 @@ hand) nothing here does anything.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# sd_listen_fds(3): inherited sockets start at this descriptor.
+LISTEN_FDS_START = 3
+READINESS_PATH = "/readyz"
+
+logger = logging.getLogger(__name__)
 
 
 def notify(state: str, environ: Mapping[str, str] = os.environ) -> bool:
@@ -27,6 +49,80 @@ def notify(state: str, environ: Mapping[str, str] = os.environ) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.sendto(state.encode(), address)
     return True
+
+
+def listen_sockets(environ: MutableMapping[str, str] = os.environ) -> list[socket.socket]:
+    """The listening sockets systemd passed to this process (`$LISTEN_FDS`), else [].
+
+    The variables are removed so that no child process believes the sockets are its own. The
+    family comes from the descriptor itself (`socket.socket(fileno=...)`): uvicorn's `--fd`
+    would assume a Unix socket.
+    """
+    count = environ.pop("LISTEN_FDS", "")
+    owner = environ.pop("LISTEN_PID", "")
+    environ.pop("LISTEN_FDNAMES", None)
+    if not count.isdigit() or owner != str(os.getpid()):
+        return []
+    fds = range(LISTEN_FDS_START, LISTEN_FDS_START + int(count))
+    return [socket.socket(fileno=fd) for fd in fds]
+
+
+async def _get_status(app: ASGIApp, path: str) -> int:
+    """The status `app` answers to `GET path`, called in-process (no socket, no other worker)."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+    }
+    status = 0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    await app(scope, receive, send)
+    return status
+
+
+class ReadyBeforeServing:
+    """ASGI wrapper: the start-up fails unless the app's own `/readyz` says ready.
+
+    uvicorn runs the lifespan start-up (the model load) before it accepts connections, so a
+    failed start-up means this worker never takes a request from the shared socket: no 503,
+    and above all no wrong label, reaches a client that another worker could have served.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def checked_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                status = await _get_status(self.app, READINESS_PATH)
+                if status != 200:
+                    reason = f"{READINESS_PATH} answered {status}: not serving the shared socket"
+                    logger.error("Not ready: %s", reason)
+                    message = {"type": "lifespan.startup.failed", "message": reason}
+            await send(message)
+
+        await self.app(scope, receive, checked_send)
 
 
 class Watchdog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -103,3 +104,107 @@ def test_bad_settings_exit_2_with_a_message(
     )
     assert finished.returncode == 2
     assert message in finished.stderr
+
+
+def listening_socket() -> socket.socket:
+    sock = socket.create_server(("127.0.0.1", 0), backlog=16)
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_socket_activated(
+    sock: socket.socket, model: Path, notify_path: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """`python -m app` as systemd starts a worker: the socket at fd 3, LISTEN_PID its own pid."""
+    environ = app_environment(NOTIFY_SOCKET=str(notify_path), LISTEN_FDS="1")
+    # A small launcher puts the socket on fd 3 and names its own pid, which exec keeps.
+    launch = (
+        "import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = str(os.getpid());"
+        " os.execv(sys.executable, [sys.executable, '-m', 'app', *sys.argv[2:]])"
+    )
+    command = [sys.executable, "-c", launch, str(sock.fileno())]
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [*command, "--model", str(model), "--port", "1"],  # port 1: proves it is not bound
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            pass_fds=(sock.fileno(),),
+        )
+
+
+@pytest.fixture
+def notify_listener(tmp_path: Path) -> Iterator[socket.socket]:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "notify"))
+    yield listener
+    listener.close()
+
+
+def next_state(
+    listener: socket.socket, prefix: str, process: subprocess.Popen[bytes], log: Path
+) -> str:
+    """The next notification starting with `prefix`; fails at once if the process ends first."""
+    listener.settimeout(1)
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline:
+        try:
+            message = listener.recv(256).decode()
+        except TimeoutError:
+            if process.poll() is not None:
+                pytest.fail(f"the app exited with {process.returncode}:\n{log.read_text()}")
+            continue
+        if message.startswith(prefix):
+            return message
+    pytest.fail(f"no {prefix} within {START_DEADLINE_S} s:\n{log.read_text()}")
+
+
+def test_worker_serves_the_inherited_socket_after_ready(
+    sentiment_model_dir: Path, notify_listener: socket.socket, tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    with listening_socket() as sock:
+        process = start_socket_activated(
+            sock, sentiment_model_dir, Path(notify_listener.getsockname()), log
+        )
+        try:
+            assert next_state(notify_listener, "READY=", process, log) == "READY=1"
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            answer = httpx.post(f"{url}/api/sentiment", json={"text": "I am so happy today!"})
+            assert answer.json()["label"] == "POSITIVE"
+            process.send_signal(signal.SIGTERM)
+            assert next_state(notify_listener, "STOPPING=", process, log) == "STOPPING=1"
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert "Serving the socket systemd holds: ('127.0.0.1'" in log.read_text()
+
+
+def test_worker_with_wrong_canaries_exits_without_taking_a_connection(
+    always_positive_model: Path, notify_listener: socket.socket, tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    with listening_socket() as sock:
+        waiting = socket.create_connection(sock.getsockname())  # queued before the worker runs
+        process = start_socket_activated(
+            sock, always_positive_model, Path(notify_listener.getsockname()), log
+        )
+        try:
+            assert process.wait(timeout=START_DEADLINE_S) == 3, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        notify_listener.settimeout(0)
+        states = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                states.append(notify_listener.recv(256).decode())
+        assert "READY=1" not in states
+        sock.settimeout(5)
+        accepted, _ = sock.accept()  # still in the backlog: the worker never took it
+        accepted.close()
+        waiting.close()
+    assert "Not ready: /readyz answered 503" in log.read_text()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app.systemd import Watchdog, notify
+from app.systemd import Watchdog, listen_sockets, notify
 
 
 @pytest.fixture
@@ -66,3 +66,9 @@ def test_a_stuck_event_loop_stops_the_pings(notify_socket: socket.socket) -> Non
         assert not watchdog.fresh()
     finally:
         watchdog.stop()
+
+
+def test_sockets_for_another_process_are_not_taken() -> None:
+    environ = {"LISTEN_FDS": "1", "LISTEN_PID": "1", "LISTEN_FDNAMES": "app"}
+    assert listen_sockets(environ) == []
+    assert environ == {}  # no child may believe they are its own either
