@@ -7,8 +7,14 @@ unless a person says the VM was re-imaged, because otherwise someone may be inte
 
 from __future__ import annotations
 
+import fcntl
+import os
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from enum import StrEnum
+from pathlib import Path
 
 import paramiko
 
@@ -93,12 +99,39 @@ def check_host_key(cfg: HostConfig, accept_new_host_key: bool = False) -> str:
             f"key; otherwise someone may be intercepting the connection. Recorded in "
             f"{cfg.known_hosts}",
         )
-    cfg.known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    known = paramiko.HostKeys()
-    if cfg.known_hosts.exists():
-        known.load(str(cfg.known_hosts))
-    if entry in known:
-        del known[entry]
-    known.add(entry, key.get_name(), key)
-    known.save(str(cfg.known_hosts))
+    record_host_key(cfg, key)
     return "recorded" if match == HostKey.UNRECORDED else "replaced"
+
+
+@contextmanager
+def _editing(path: Path) -> Iterator[paramiko.HostKeys]:
+    """The known_hosts at ``path``, loaded under an exclusive flock and saved atomically.
+
+    Serialized (``<path>.lock``) because the watchdog's threads and a manual deploy may record
+    keys at once and a read-edit-write would lose one of them; atomic (a temp file renamed over
+    it) because pyinfra and paramiko read the file meanwhile and must never see it truncated.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path.with_name(f"{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = paramiko.HostKeys()
+        if path.exists():
+            known.load(str(path))
+        yield known
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            os.close(fd)
+            known.save(temp)
+            os.replace(temp, path)
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(temp)
+
+
+def record_host_key(cfg: HostConfig, key: paramiko.PKey) -> None:
+    """Record ``key`` as the one host key of ``cfg``'s address and port, replacing older ones."""
+    entry = known_hosts_entry(cfg)
+    with _editing(cfg.known_hosts) as known:
+        if entry in known:
+            del known[entry]
+        known.add(entry, key.get_name(), key)
