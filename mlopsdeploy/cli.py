@@ -1,8 +1,9 @@
 """``mlopsdeploy``: deploy, rollback, demo, and the testbed/watchdog tools under one command.
 
-mlopsdeploy demo                  boot the local testbed VM, deploy, print URL + a prediction
+mlopsdeploy demo                  boot the local testbed VM, deploy, print an answer of each product
 mlopsdeploy deploy [--host NAME]  deploy to the configured hosts (default: the testbed VM)
 mlopsdeploy rollback [--host NAME]
+mlopsdeploy audit [--host NAME]   try the default key, passwords, root; ssh-audit; token; ports
 mlopsdeploy testbed ...           local test VMs (see docs/testbed.md)
 mlopsdeploy watch ...             the watchdog (see docs/watchdog.md)
 """
@@ -15,34 +16,34 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
-
-from mlopsdeploy.config import ConfigError, HostConfig, load_hosts
+from mlopsdeploy.config import ConfigError, HostConfig, load_hosts, state_dir
 from mlopsdeploy.deployment.api import deploy, rollback
+from mlopsdeploy.deployment.control.appspec import load_app_spec
 from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult
-
-SAMPLE = "I am so happy today!"
 
 
 def _print_host(result: HostResult) -> None:
-    status = "OK" if result.ok else "FAILED"
-    print(f"{result.host}: {status}  {result.url}  release {result.release or '-'}")
-    if result.changed:
-        print("  changed: " + ", ".join(result.changed))
-    elif result.ok:
-        print("  no changes (host was already right)")
-    timings = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in result.timings.items())
-    print(f"  timings: {timings}")
-    if result.error is not None:
-        print(f"  error: {result.error}", file=sys.stderr)
+    """One line per host, printed after the whole deploy, whatever pyinfra logged before it."""
+    seconds = result.timings.get("total", sum(result.timings.values()))
+    if not result.ok:
+        cause, *_ = str(result.error).removeprefix(f"{result.host}: ").splitlines()
+        print(f"{result.host}: FAILED  {result.url}  after {seconds:.1f}s: {cause}")
+        return
+    changes = f"{len(result.changed)} steps changed" if result.changed else "no changes"
+    release = result.release or "-"
+    print(f"{result.host}: OK  {result.url}  release {release}  {changes}  in {seconds:.1f}s")
 
 
 def _report(result: DeployResult, as_json: bool) -> int:
     if as_json:
         print(json.dumps([_as_dict(h) for h in result.hosts], indent=2))
-    else:
-        for host in result.hosts:
-            _print_host(host)
+        return 0 if result.ok else 1
+    for host in result.hosts:
+        details = str(host.error).splitlines()[1:] if host.error else []
+        if details:  # the journal of a failed app: why, without logging in
+            print(f"{host.host}:", *details, sep="\n", file=sys.stderr)
+    for host in result.hosts:
+        _print_host(host)
     return 0 if result.ok else 1
 
 
@@ -78,6 +79,8 @@ def _targets(args: argparse.Namespace) -> tuple[list[HostConfig], bool]:
             raise ConfigError(f"no configured host named {sorted(unknown)}")
     if args.api_model:
         hosts = [replace(h, api_model=args.api_model) for h in hosts]
+    if getattr(args, "app", None):
+        hosts = [replace(h, app_dir=args.app) for h in hosts]
     return hosts, False
 
 
@@ -87,15 +90,14 @@ def _options(args: argparse.Namespace, fresh_vm: bool = False) -> DeployOptions:
         gate_timeout=args.gate_timeout,
         output=not args.quiet,
     )
+    if getattr(args, "app", None):
+        options = replace(options, app_dir=args.app)
     return replace(options, model_dir=args.model) if args.model else options
 
 
-def _predict(url: str) -> str:
-    answer = httpx.post(f"{url}/api/sentiment", json={"text": SAMPLE}, timeout=30).json()
-    return f"{SAMPLE!r} -> {answer['label']} ({answer['score']:.3f})"
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
+    if args.app:  # a bad spec is refused before any host (or the demo VM) is touched
+        load_app_spec(args.app)
     hosts, fresh = _targets(args)
     return _report(deploy(hosts, _options(args, fresh)), args.json)
 
@@ -106,15 +108,34 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    args.host = None
-    hosts, fresh = _targets(args)
-    result = deploy(hosts, _options(args, fresh))
+    from mlopsdeploy.demo import api_answer, ensure_standin, local_answer, standin_source
+    from mlopsdeploy.testbed.target import demo_vm, testbed_host
+
+    vm, fresh = demo_vm()
+    cfg = testbed_host(vm, api_model=args.api_model)
+    source = f"{args.api_model}, given by --api-model"
+    if not args.api_model:
+        standin = ensure_standin(vm, state_dir())
+        cfg = replace(cfg, api_model=standin.url, hf_token_file=standin.token_file)
+        source = standin_source(standin)
+    result = deploy([cfg], _options(args, fresh))
     code = _report(result, as_json=False)
     for host in result.hosts:
         if host.ok:
-            print(f"\nThe app is up: {host.url}  (UI at /, API at /api/sentiment)")
-            print(_predict(host.url))
+            print(f"\nThe app is up: {host.url}  (UI at /, API docs at /docs)")
+            print(local_answer(host.url, host.model_version))
+            print(api_answer(host.url, source))
     return code
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Try on each host what other teams would; a table (or JSON), non-zero on any failure."""
+    from mlopsdeploy.deployment.control.audit import as_json, as_table, audit_host
+
+    hosts, _ = _targets(args)
+    audits = [audit_host(cfg) for cfg in hosts]
+    print(json.dumps(as_json(audits), indent=2) if args.json else as_table(audits))
+    return 0 if all(a.ok for a in audits) else 1
 
 
 def _delegate(module: str, argv: list[str]) -> int:
@@ -129,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (
         ("deploy", cmd_deploy, "deploy app + model to the configured hosts"),
         ("rollback", cmd_rollback, "serve each host's previous release again"),
-        ("demo", cmd_demo, "deploy to the local testbed VM and print URL + one prediction"),
+        ("demo", cmd_demo, "deploy to the local testbed VM, print one answer of each product"),
     ):
         p = sub.add_parser(name, help=text)
         p.set_defaults(func=func)
@@ -145,8 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
             "--model", type=Path, help="model dir with manifest.json (default build/model)"
         )
         p.add_argument("--api-model", help="Inference API model id or URL for the API product")
+        p.add_argument(
+            "--app",
+            type=Path,
+            help="your app's dir (with mlopsdeploy.toml, docs/deploy.md); default: the bundled app",
+        )
         p.add_argument("--gate-timeout", type=float, default=120.0, help="seconds (default 120)")
         p.add_argument("--quiet", action="store_true", help="hide pyinfra's per-operation log")
+    audit = sub.add_parser("audit", help="check each host resists the default key, passwords, root")
+    audit.set_defaults(func=cmd_audit, api_model=None)
+    audit.add_argument("--host", action="append", help="only this configured host (repeatable)")
+    audit.add_argument("--json", action="store_true", help="print the checks as JSON")
     sub.add_parser("testbed", help="local test VMs (python -m mlopsdeploy.testbed --help)")
     sub.add_parser("watch", help="the watchdog (python -m mlopsdeploy.watchdog --help)")
     return parser

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine needs before `make demo` or `make test`, idempotent:
-#   apt packages for the testbed VMs, the project venv, the offline model, the test VM image.
+#   apt packages for the testbed VMs and the browser test, the project venv, the offline model,
+#   the test VM image.
 # Each step is skipped when its output is already up to date, so a second run takes seconds.
 # Usage: scripts/bootstrap.sh [all|venv|model|image]
 set -euo pipefail
@@ -10,7 +11,8 @@ stage="${1:-all}"
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 PY="$VENV/bin/python"
-APT_PACKAGES=(systemd-container mmdebstrap iproute2 openssh-client)
+# chromium: the browser test drives Debian's build through Playwright (no browser download).
+APT_PACKAGES=(systemd-container mmdebstrap iproute2 openssh-client chromium)
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 
