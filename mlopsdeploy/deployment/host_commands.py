@@ -27,6 +27,20 @@ def systemctl(scope: str, *args: str) -> str:
     return " ".join([prefix, *(shlex.quote(a) for a in args)])
 
 
+def unit_quote(value: str) -> str:
+    """``value`` as one double-quoted word of a systemd unit setting (e.g. ``Environment=``).
+
+    systemd unquotes backslash escapes inside the quotes and expands ``%`` specifiers, so a
+    value holding ``"``, ``\\`` or ``%`` (a path, an API URL) would otherwise be cut or changed.
+
+    >>> unit_quote('APP_API_MODEL=https://x/y?a=1%20b')
+    '"APP_API_MODEL=https://x/y?a=1%%20b"'
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    escaped = escaped.replace("%", "%%")
+    return f'"{escaped}"'
+
+
 def swap_link(base: str, link: str, release_id: str) -> str:
     """Point ``base/link`` at ``releases/<release_id>`` with an atomic rename (never missing)."""
     b = shlex.quote(base)

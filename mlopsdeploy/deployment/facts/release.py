@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
+
+# What the deploy names releases (``r-<hash>``); a link pointing anywhere else is no release and
+# its name, read back from the host, never reaches a shell command or a path.
+RELEASE_ID = re.compile(r"r-[0-9a-f]{6,64}")
 
 COMPLETE_MARKER = ".complete"
 CHECKSUMS = "SHA256SUMS"
@@ -41,9 +46,11 @@ class Releases(FactBase[ReleaseIndex]):
         ids: list[str] = []
         for line in output:
             kind, _, value = line.strip().partition(" ")
+            if not RELEASE_ID.fullmatch(value):
+                continue
             if kind in links:
-                links[kind] = value or None
-            elif kind == "release" and value:
+                links[kind] = value
+            elif kind == "release":
                 ids.append(value)
         return ReleaseIndex(current=links["current"], previous=links["previous"], ids=ids)
 

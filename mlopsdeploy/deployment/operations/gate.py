@@ -8,6 +8,7 @@ verified; a failure there removes it again. Either way a refused release never s
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from pyinfra import logger
@@ -90,7 +91,7 @@ def check_serving(state: State, host: Host, gate: Gate) -> bool:
         )
         outcome = f"switched back to release {index.previous}"
     else:
-        host.run_shell_command(f"{ctl} stop {UNIT}; rm -f {base}/current")
+        host.run_shell_command(f"{ctl} stop {UNIT}; rm -f {shlex.quote(base)}/current")
         outcome = "no earlier release to serve, so the service was stopped"
     return _refuse(
         host,

@@ -20,7 +20,7 @@ from pyinfra.facts.files import Directory
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.facts.service import FileDigest, ServiceStatus
-from mlopsdeploy.deployment.host_commands import systemctl
+from mlopsdeploy.deployment.host_commands import systemctl, unit_quote
 
 UNIT = "mlopsdeploy.service"
 CANDIDATE_UNIT = "mlopsdeploy-candidate.service"
@@ -87,7 +87,7 @@ def render_unit(cfg: HostConfig, role: Role = "main") -> str:
         "Type=simple",
         f"WorkingDirectory={base}",
         f"EnvironmentFile={env_file_path(cfg)}",
-        *(f'Environment="{key}={value}"' for key, value in env.items()),
+        *(f"Environment={unit_quote(f'{key}={value}')}" for key, value in env.items()),
         f"ExecStart={base}/venv/bin/python -m app",
         "Restart=always" if role == "main" else "Restart=no",
         "RestartSec=2",

@@ -26,9 +26,15 @@ def test_venv_state_lists_broken_distributions() -> None:
 
 
 def test_releases_index() -> None:
-    out = ["current r-2", "previous r-1", "release r-1", "release r-2"]
-    assert Releases().process(out) == ReleaseIndex("r-2", "r-1", ["r-1", "r-2"])
+    out = ["current r-0000002", "previous r-0000001", "release r-0000001", "release r-0000002"]
+    index = ReleaseIndex("r-0000002", "r-0000001", ["r-0000001", "r-0000002"])
+    assert Releases().process(out) == index
     assert Releases().process(["current ", "previous "]) == ReleaseIndex()
+
+
+def test_a_link_to_anything_but_a_release_id_is_no_release() -> None:
+    out = ["current r-1$(reboot)", "previous x y", "release ; rm -rf ~", "release r-abcdef123456"]
+    assert Releases().process(out) == ReleaseIndex(None, None, ["r-abcdef123456"])
 
 
 def test_release_integrity_reads_every_file_and_the_marker() -> None:
