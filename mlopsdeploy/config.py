@@ -13,7 +13,8 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 ServiceScope = Literal["user", "system"]
 InstallMode = Literal["offline", "online"]
@@ -111,32 +112,47 @@ class HostConfig:
         return env.get(self.hf_token_env) or None
 
 
-_PATH_KEYS = {"own_key", "default_key", "hf_token_file", "known_hosts"}
-_INT_KEYS = {"ssh_port", "app_port", "candidate_port", "keep_releases"}
+def _typed(name: str, key: str, value: Any, hint: Any) -> Any:
+    """``value`` as the field's type, or ConfigError naming host, key, expected and found."""
+    if get_origin(hint) in (Union, UnionType):  # ``X | None``: None is never written in TOML
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+
+    def wrong(expected: str) -> ConfigError:
+        return ConfigError(f"host {name!r}: {key} must be {expected}, got {value!r}")
+
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise wrong("an integer")
+        try:
+            return int(value)  # environment variables arrive as text
+        except ValueError:
+            raise wrong("an integer") from None
+    if get_origin(hint) is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise wrong('a list of strings, e.g. ["https://pypi.org/simple"]')
+        return tuple(value)
+    if not isinstance(value, str):
+        raise wrong("a string")
+    return Path(value).expanduser() if hint is Path else value
 
 
 def host_from_mapping(name: str, values: Mapping[str, Any]) -> HostConfig:
-    """Build a HostConfig from TOML/env values, converting paths and ports and naming bad keys."""
-    known = {f.name for f in fields(HostConfig)}
+    """Build a HostConfig from TOML/env values, type-checking each key by its field's type."""
+    hints = get_type_hints(HostConfig)
+    known = {f.name for f in fields(HostConfig)} - {"name"}
     unknown = set(values) - known
     if unknown:
-        raise ConfigError(f"{name}: unknown keys {sorted(unknown)}")
+        raise ConfigError(f"host {name!r}: unknown keys {sorted(unknown)}")
     kwargs: dict[str, Any] = {"name": name}
     for key, value in values.items():
-        if key in _PATH_KEYS:
-            kwargs[key] = Path(str(value)).expanduser()
-        elif key in _INT_KEYS:
-            try:
-                kwargs[key] = int(value)
-            except (TypeError, ValueError) as e:
-                raise ConfigError(f"{name}: {key} must be an integer, got {value!r}") from e
-        elif key == "extra_index_urls":
-            kwargs[key] = tuple(value)
-        else:
-            kwargs[key] = value
+        kwargs[key] = _typed(name, key, value, hints[key])
     for required in ("address", "own_key"):
         if required not in kwargs:
-            raise ConfigError(f"{name}: missing required key {required!r}")
+            raise ConfigError(f"host {name!r}: missing required key {required!r}")
     return HostConfig(**kwargs)
 
 
@@ -150,7 +166,12 @@ def load_file(path: Path) -> list[HostConfig]:
     hosts = data.get("hosts", {})
     if not hosts:
         raise ConfigError(f"{path}: no [hosts.<name>] table")
-    return [host_from_mapping(name, {**defaults, **values}) for name, values in hosts.items()]
+    if not isinstance(defaults, dict) or not isinstance(hosts, dict):
+        raise ConfigError(f"{path}: [defaults] and [hosts.<name>] must be tables")
+    try:
+        return [host_from_mapping(name, {**defaults, **values}) for name, values in hosts.items()]
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 _ENV_KEYS = {
@@ -174,7 +195,10 @@ def load_env(env: Mapping[str, str]) -> list[HostConfig]:
     values = {key: env[var] for var, key in _ENV_KEYS.items() if var in env}
     if "own_key" not in values:
         raise ConfigError("MLOPSDEPLOY_HOST is set but MLOPSDEPLOY_KEY (your private key) is not")
-    return [host_from_mapping(env.get("MLOPSDEPLOY_NAME", values["address"]), values)]
+    try:
+        return [host_from_mapping(env.get("MLOPSDEPLOY_NAME", values["address"]), values)]
+    except ConfigError as e:
+        raise ConfigError(f"MLOPSDEPLOY_* environment: {e}") from None
 
 
 def load_hosts(env: Mapping[str, str] = os.environ) -> list[HostConfig]:

@@ -60,6 +60,34 @@ def test_bad_config_names_the_problem(tmp_path: Path, body: str, message: str) -
         load_file(write(tmp_path, body))
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('extra_index_urls = "https://pypi.org/simple"', "extra_index_urls must be a list"),
+        ("extra_index_urls = [1]", "extra_index_urls must be a list of strings"),
+        ("ssh_port = true", "ssh_port must be an integer, got True"),
+        ("app_port = 80.5", "app_port must be an integer"),
+        ("user = 7", "user must be a string, got 7"),
+        ('default_key = ["/k"]', "default_key must be a string"),
+        ('install = ["online"]', "install must be a string"),
+    ],
+)
+def test_each_key_is_type_checked_naming_file_host_and_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = write(tmp_path, f'[hosts.team10]\naddress = "h"\nown_key = "/k"\n{line}\n')
+    with pytest.raises(ConfigError) as raised:
+        load_file(path)
+    assert str(raised.value).startswith(f"{path}: host 'team10': ")
+    assert message in str(raised.value)
+
+
+def test_a_list_of_index_urls_is_kept_whole(tmp_path: Path) -> None:
+    body = '[hosts.a]\naddress = "h"\nown_key = "/k"\nextra_index_urls = ["https://x/simple"]\n'
+    (host,) = load_file(write(tmp_path, body))
+    assert host.extra_index_urls == ("https://x/simple",)
+
+
 def test_environment_describes_one_host() -> None:
     env = {"MLOPSDEPLOY_HOST": "10.0.0.5", "MLOPSDEPLOY_KEY": "/k", "MLOPSDEPLOY_APP_PORT": "8010"}
     (host,) = load_env(env)
