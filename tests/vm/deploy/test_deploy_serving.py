@@ -1,5 +1,6 @@
 """Cold deploy to a pristine VM, then what a user relies on: labels, no-op re-runs, lockout,
-secrecy of the token, the API product, the gate refusing a bad model, and rollback.
+secrecy of the token, the API product, the UI in a browser, the OpenAPI contract, the gate
+refusing a bad model, and rollback.
 
 The tests share one deployed VM and run in file order on one xdist worker: each later test
 starts from the state the earlier ones leave, as a user's successive deploys do.
@@ -12,16 +13,21 @@ from collections.abc import Iterator
 from contextlib import redirect_stderr
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import schemathesis
+from browser import visit
 from deploy_helpers import Control, classify, model_variant, remote, served_model_version
+from playwright.sync_api import expect
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy, rollback
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.deployment.results import HostResult
 from mlopsdeploy.testbed import TestVM
+from mlopsdeploy.testing.contract import contract_failures
 from mlopsdeploy.testing.standin import StandIn
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-serving")]
@@ -113,6 +119,36 @@ def test_api_product_answers_through_the_standin(served: Served) -> None:
     assert served.standin.requests > before
 
 
+def test_the_ui_works_in_a_browser_and_asks_no_outside_host(served: Served) -> None:
+    with visit(served.cfg.url, "deployed-ui") as ui:
+        page = ui.page
+        page.get_by_label("Text").fill("I love this product, it works perfectly.")
+        page.get_by_role("button", name="Analyze").click()
+        label = page.get_by_test_id("label-output-value")
+        expect(label).to_have_text("POSITIVE")
+        page.get_by_role("button", name="This is the worst day ever.").click()  # an example
+        expect(page.get_by_label("Text")).to_have_value("This is the worst day ever.")
+        page.get_by_role("button", name="Analyze").click()
+        expect(label).to_have_text("NEGATIVE")
+        page.get_by_role("tab", name="Generate Positive Thought (API Model)").click()
+        page.get_by_label("Prompt (optional)").fill("Name a colour.")
+        page.get_by_role("button", name="Generate").click()
+        expect(page.get_by_label("Answer")).to_have_value("Stand-in answer to: Name a colour.")
+        docs = page.context.new_page()
+        docs.goto(f"{served.cfg.url}/docs")
+        expect(docs.locator('[data-path="/api/sentiment"]')).to_be_visible()
+    assert ui.outside == []
+    assert {urlsplit(url).netloc for url in ui.seen} == {ui.origin}
+
+
+def test_the_deployed_app_keeps_its_openapi_contract(served: Served) -> None:
+    schema = schemathesis.openapi.from_url(f"{served.cfg.url}/openapi.json")
+    # Short and bounded: the unit tests run the long pass in-process.
+    schema.config.generation.update(max_examples=10)
+    schema.config.update(request_timeout=60)
+    assert contract_failures(schema) == []
+
+
 def test_bad_model_is_refused_and_old_release_keeps_serving(served: Served, tmp_path: Path) -> None:
     version = served_model_version(served.cfg)
     current = remote(served.vm, served.control, "readlink ~/mlopsdeploy/current")
@@ -120,8 +156,10 @@ def test_bad_model_is_refused_and_old_release_keeps_serving(served: Served, tmp_
     result = deploy([served.cfg], served.control.options(bad, gate_timeout=90)).hosts[0]
     assert not result.ok
     assert result.error is not None
-    message = str(result.error)
-    assert message.startswith(f"{served.cfg.name}: ") and "refused by the health gate" in message
+    message = str(result.error).splitlines()[0]  # journal lines may follow
+    assert message.startswith(f"{served.cfg.name}: release ")
+    assert " (model swapped-labels) refused by the health gate: " in message
+    assert message.endswith("; the serving release was left untouched")
     assert remote(served.vm, served.control, "readlink ~/mlopsdeploy/current") == current
     assert served_model_version(served.cfg) == version
     assert classify(served.cfg, list(SENTENCES)) == list(SENTENCES.values())
