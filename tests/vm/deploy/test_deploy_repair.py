@@ -84,6 +84,44 @@ def test_model_file_failing_its_checksum_is_pushed_again(deployed: Deployed) -> 
     assert deployed.sh(f"sha256sum < {weights}") == before
 
 
+def staged(result: HostResult) -> bool:
+    return any(name.startswith("Stage release") for name in steps(result))
+
+
+def test_damaged_app_code_is_restored_from_the_bundle(deployed: Deployed) -> None:
+    code = f"{BASE}/current/app/app/routes.py"
+    deployed.sh(f"echo 'broken(' >> {code} && systemctl --user restart mlopsdeploy")
+    result = deployed.redeploy()
+    assert staged(result) and {"App service", "Verify serving release"} <= steps(result)
+    assert "broken(" not in deployed.sh(f"cat {code}")
+    assert deployed.redeploy().changed == []
+
+
+def test_deleted_app_dir_is_unpacked_again(deployed: Deployed) -> None:
+    deployed.sh(f"rm -rf {BASE}/current/app && systemctl --user restart mlopsdeploy")
+    result = deployed.redeploy()
+    assert staged(result) and "App service" in steps(result)
+    assert deployed.redeploy().changed == []
+
+
+def test_deleted_checksums_file_is_restored(deployed: Deployed) -> None:
+    deployed.sh(f"rm {BASE}/current/SHA256SUMS")
+    assert staged(deployed.redeploy())
+    assert deployed.sh(f"cd {BASE}/current && sha256sum --quiet -c SHA256SUMS && echo ok") == "ok\n"
+    assert deployed.redeploy().changed == []
+
+
+def test_changed_file_of_an_installed_package_is_reinstalled(deployed: Deployed) -> None:
+    module = f"{BASE}/venv/lib/python3.11/site-packages/fastapi/__init__.py"
+    before = deployed.sh(f"sha256sum < {module}")
+    deployed.sh(f"sed -i '1s/F/f/' {module}")  # same size: only its hash tells
+    assert deployed.sh(f"sha256sum < {module}") != before
+    result = deployed.redeploy()
+    assert {"Runtime venv", "App service"} <= steps(result) and not staged(result)
+    assert deployed.sh(f"sha256sum < {module}") == before
+    assert deployed.redeploy().changed == []
+
+
 def test_home_wipe_bootstraps_the_key_again_and_redeploys(deployed: Deployed) -> None:
     deployed.vm.wipe_home()  # home back to the pristine one: default key only, no app
     result = deployed.redeploy()
