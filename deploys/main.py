@@ -8,9 +8,12 @@ from pyinfra import host
 
 from mlopsdeploy.deployment.api import make_plan
 from mlopsdeploy.deployment.control.bundle import build_release
+from mlopsdeploy.deployment.control.host_lock import hold_lock
 from mlopsdeploy.deployment.plans import deploy_app
 from mlopsdeploy.deployment.results import DeployOptions
 
 options = DeployOptions()
+# Held (by its SSH channel) until pyinfra disconnects: the same host lock the library takes.
+host_lock = hold_lock(host, host.data.mlopsdeploy)
 bundle = build_release(options.app_dir, options.model_dir, options.cache_dir)
 deploy_app(plan=make_plan(host, host.data.mlopsdeploy, bundle, options))

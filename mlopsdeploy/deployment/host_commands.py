@@ -46,3 +46,34 @@ def swap_link(base: str, link: str, release_id: str) -> str:
     b = shlex.quote(base)
     target = shlex.quote(f"releases/{release_id}")
     return f"ln -sfn {target} {b}/.{link}.new && mv -T {b}/.{link}.new {b}/{link}"
+
+
+# One lock per host, on the host, under the deploy root: deploys, rollbacks and the watchdog's
+# restarts from any control machine exclude each other. flock(1) holds it only while its process
+# lives, so a deploy killed anywhere (its SSH session ends, the holder exits) leaves no lock.
+HOST_LOCK = ".deploy.lock"
+HOST_LOCK_OWNER = ".deploy.owner"
+
+
+def hold_host_lock(base: str, scope: str, owner: str, wait_seconds: int) -> str:
+    """Take the host lock (waiting up to ``wait_seconds``) and hold it until stdin closes.
+
+    Prints ``locked`` once held, after recording ``owner`` and the time beside the lock; or
+    ``busy <the holder's owner line>`` when the wait ran out. ``scope``: as in ``systemctl``
+    (a system deploy root under /opt needs sudo to be created).
+    """
+    b = shlex.quote(base)
+    make = f'sudo -n install -d -m 700 -o "$(id -un)" {b}' if scope == "system" else f"mkdir -p {b}"
+    return (
+        f"{{ [ -d {b} ] || {make}; }} && cd {b} && exec 9>>{HOST_LOCK} && "
+        f"if ! flock -w {int(wait_seconds)} 9; then "
+        f'echo "busy $(cat {HOST_LOCK_OWNER} 2>/dev/null)"; exit 75; fi; '
+        f"printf '%s since %s\\n' {shlex.quote(owner)} \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" "
+        f"> {HOST_LOCK_OWNER}; echo locked; exec cat >/dev/null"
+    )
+
+
+def under_host_lock(base: str, command: str, wait_seconds: int) -> str:
+    """``command`` run while holding the host lock (fails after ``wait_seconds`` of waiting)."""
+    lock = shlex.quote(f"{base}/{HOST_LOCK}")
+    return f"flock -w {int(wait_seconds)} {lock} sh -c {shlex.quote(command)}"

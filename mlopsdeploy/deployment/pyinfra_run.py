@@ -22,6 +22,7 @@ from pyinfra.api.operations import run_ops
 from pyinfra.connectors.sshuserclient.client import get_host_keys
 
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.host_lock import LOCK_WAIT_SECONDS, hold_lock
 from mlopsdeploy.deployment.results import HostResult, StepResult
 from mlopsdeploy.errors import AccessError, DeployError
 
@@ -95,8 +96,14 @@ def ssh_data(cfg: HostConfig, key: Path) -> dict[str, Any]:
     }
 
 
-def run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: DeployFactory) -> None:
-    """Connect with ``key``, add the deploy ``make`` returns for the host, run it.
+def run_pyinfra(
+    cfg: HostConfig,
+    key: Path,
+    result: HostResult,
+    make: DeployFactory,
+    lock_wait: int = LOCK_WAIT_SECONDS,
+) -> None:
+    """Connect with ``key``, take the host lock, add the deploy ``make`` returns, run it.
 
     ``make`` runs once connected, so control-side work that depends on the host (the wheelhouse
     for its Python) happens before any operation is planned. Fills ``result.steps``.
@@ -116,6 +123,8 @@ def run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: DeployFact
     if target not in state.activated_hosts:
         raise AccessError(cfg.name, f"pyinfra could not connect to {cfg.address}:{cfg.ssh_port}")
     try:
+        with timed(result, "lock"):
+            hold_lock(target, cfg, lock_wait)
         with timed(result, "prepare"):
             func, args = make(target)
         with timed(result, "plan"):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.deployment.host_commands import systemctl
+from mlopsdeploy.deployment.host_commands import systemctl, under_host_lock
 from mlopsdeploy.deployment.operations.service import UNIT
 from mlopsdeploy.watchdog.ladder import Rung
 from mlopsdeploy.watchdog.ssh_check import RemoteError, run_as_owner
@@ -54,7 +54,9 @@ class HostRepairs:
         return self.deploy(accept_new_host_key=rung == Rung.REPROVISION)
 
     def restart(self) -> RepairResult:
-        command = f"{systemctl(self.cfg.service_scope)} restart {UNIT}"
+        restart = f"{systemctl(self.cfg.service_scope)} restart {UNIT}"
+        # Under the host lock: never in the middle of a deploy (which restarts it anyway).
+        command = under_host_lock(self.cfg.base_dir, restart, int(self.restart_timeout_s / 2))
         try:
             run_as_owner(self.cfg, command, self.restart_timeout_s)
         except RemoteError as exc:
