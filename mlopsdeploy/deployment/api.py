@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from pyinfra.api import Host
@@ -19,24 +20,34 @@ from mlopsdeploy.deployment import plans
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle, build_release
 from mlopsdeploy.deployment.control.host_keys import check_host_key
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, wait_healthy
+from mlopsdeploy.deployment.control.python_support import UnsupportedPython, check_python
 from mlopsdeploy.deployment.control.ssh_login import choose_login_key, key_logs_in, verify_lockdown
 from mlopsdeploy.deployment.control.wheelhouse import (
+    APP_DISTRIBUTION,
+    Lock,
     build_wheelhouse,
     fetch_installer,
     pinned_requirements,
 )
-from mlopsdeploy.deployment.facts.runtime import TargetPython
+from mlopsdeploy.deployment.facts.runtime import PythonTarget, TargetPython
 from mlopsdeploy.deployment.operations.gate import GateRecord
 from mlopsdeploy.deployment.pyinfra_run import pyinfra_logging, run_pyinfra, timed
 from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult
 from mlopsdeploy.errors import AccessError, DeployError
 
+Preflight = Callable[[Host], object]
+
 
 def ensure_access(
-    cfg: HostConfig, accept_new_host_key: bool = False, result: HostResult | None = None
+    cfg: HostConfig,
+    accept_new_host_key: bool = False,
+    result: HostResult | None = None,
+    preflight: Preflight | None = None,
 ) -> None:
     """Trust the host key, then make sure the own key logs in (bootstrapping it if needed).
 
+    ``preflight`` runs on the connected host before the bootstrap changes anything, so a host
+    the deploy would refuse anyway (e.g. an unsupported Python) is left exactly as it was.
     Raises AccessError (or HostKeyChangedError) naming the host and the cause.
     """
     result = result or HostResult(host=cfg.name, url=cfg.url)
@@ -44,8 +55,14 @@ def ensure_access(
         check_host_key(cfg, accept_new_host_key)
         key = choose_login_key(cfg)
     if key != cfg.own_key:
+
+        def bootstrap(target: Host) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+            if preflight is not None:
+                preflight(target)
+            return plans.bootstrap_access, (cfg,)
+
         with timed(result, "bootstrap"):
-            run_pyinfra(cfg, key, result, lambda _: (plans.bootstrap_access, (cfg,)))
+            run_pyinfra(cfg, key, result, bootstrap)
             if not key_logs_in(cfg, cfg.own_key):
                 raise AccessError(
                     cfg.name, f"{cfg.own_key} still not accepted after authorizing it"
@@ -60,13 +77,7 @@ def make_plan(
     record: GateRecord | None = None,
 ) -> plans.Plan:
     """The Plan for a connected host: lock and wheelhouse for *its* Python, token read now."""
-    python = target.get_fact(TargetPython)
-    if python is None:
-        raise DeployError(cfg.name, "python3 is not installed on the host")
-    lock = pinned_requirements(python)
-    wheelhouse = None
-    if cfg.install == "offline":
-        wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
+    lock, python, wheelhouse = prepare_runtime(target, cfg, options)
     return plans.Plan(
         cfg=cfg,
         lock=lock,
@@ -79,6 +90,25 @@ def make_plan(
     )
 
 
+def prepare_runtime(
+    target: Host, cfg: HostConfig, options: DeployOptions
+) -> tuple[Lock, PythonTarget, Path | None]:
+    """Lock (and offline, wheelhouse) for the host's Python; DeployError when it cannot run
+    the pinned stack. Reads one fact and changes nothing on the host."""
+    python = target.get_fact(TargetPython)
+    if python is None:
+        raise DeployError(cfg.name, "python3 is not installed on the host")
+    try:
+        check_python(python.version, APP_DISTRIBUTION)
+        lock = pinned_requirements(python)
+        wheelhouse = None
+        if cfg.install == "offline":
+            wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
+    except UnsupportedPython as e:
+        raise DeployError(cfg.name, f"{e}; nothing was changed on the host") from None
+    return lock, python, wheelhouse
+
+
 HostDeploy = Callable[[Host, GateRecord], tuple[Callable[..., Any], tuple[Any, ...]]]
 
 
@@ -88,12 +118,13 @@ def _serve_host(
     result: HostResult,
     make: HostDeploy,
     canaries: Sequence[Canary],
+    preflight: Preflight | None = None,
 ) -> HostResult:
     """Access, the pyinfra run ``make`` describes, then proof: lockdown holds, the app answers."""
     started = time.monotonic()
     record = GateRecord()
     try:
-        ensure_access(cfg, options.accept_new_host_key, result)
+        ensure_access(cfg, options.accept_new_host_key, result, preflight)
         try:
             run_pyinfra(cfg, cfg.own_key, result, lambda target: make(target, record))
         except DeployError as e:
@@ -144,7 +175,8 @@ def deploy(hosts: Sequence[HostConfig], options: DeployOptions | None = None) ->
             result = HostResult(
                 cfg.name, cfg.url, release=bundle.id, model_version=bundle.model_version
             )
-            results.append(_serve_host(cfg, options, result, make, bundle.canaries))
+            preflight = partial(prepare_runtime, cfg=cfg, options=options)
+            results.append(_serve_host(cfg, options, result, make, bundle.canaries, preflight))
     return DeployResult(results)
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from mlopsdeploy.testbed.image import Image
+from mlopsdeploy.testbed.image import DEFAULT_RELEASE, RELEASES, Image
 from mlopsdeploy.testbed.machine import TestVM
 from mlopsdeploy.testbed.registered import cleanup_stale, machines
 from mlopsdeploy.testbed.requirements import missing_requirements
@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build the VM image unless cached")
     build.add_argument("--rebuild", action="store_true", help="build even if cached")
+    _add_image_option(build)
     up = sub.add_parser("up", help="create if needed and boot a machine; wait until ready")
     up.add_argument("name")
+    _add_image_option(up)
     up.add_argument("--timeout", type=float, default=60)
     sub.add_parser("list", help="registered machines")
     ssh = sub.add_parser("ssh", help="ssh into a machine as the user with the default key")
@@ -56,13 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_image_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image",
+        choices=sorted(RELEASES),
+        default=DEFAULT_RELEASE,
+        help=f"Debian release of the image (default {DEFAULT_RELEASE}; an existing machine "
+        "keeps the image it was created from)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "list" and (missing := missing_requirements()):
         print("testbed needs: " + "; ".join(missing), file=sys.stderr)
         return 1
     if args.command == "build":
-        image = Image().ensure(rebuild=args.rebuild)
+        image = Image.for_release(args.image).ensure(rebuild=args.rebuild)
         info = image.info()
         print(f"image {image.digest} at {image.rootfs}")
         print(f"built in {info['build_seconds']} s, {int(str(info['size_bytes'])) / 1e6:.0f} MB")
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _on_machine(args: argparse.Namespace) -> int:
-    vm = TestVM(args.name, persistent=True)
+    vm = TestVM(args.name, getattr(args, "image", None), persistent=True)
     if args.command == "up":
         vm.up(timeout=args.timeout)
         print(f"{vm.name} is up at {vm.address} (host side {vm.host_address})")

@@ -38,11 +38,22 @@ PACKAGES = (
     "iproute2",
     "procps",
 )
-MIRRORS = (
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-)
+#: Debian releases a test VM can run, and the python3 each ships: users' VMs are not all
+#: copies of the control machine (Debian 12), and the deploy must cope with, or refuse, theirs.
+RELEASES = {"bullseye": "3.9", "bookworm": "3.11", "trixie": "3.13"}
+DEFAULT_RELEASE = "bookworm"
+
+
+def release_mirrors(suite: str) -> tuple[str, ...]:
+    """The archive, its updates and its security suite, from Debian's own mirrors."""
+    return (
+        f"deb http://deb.debian.org/debian {suite} main",
+        f"deb http://deb.debian.org/debian {suite}-updates main",
+        f"deb http://deb.debian.org/debian-security {suite}-security main",
+    )
+
+
+MIRRORS = release_mirrors(DEFAULT_RELEASE)
 #: Documentation nobody reads on a test VM; dropping it keeps the image and its build lean.
 DPKG_EXCLUDES = (
     "/usr/share/man/*",
@@ -71,6 +82,13 @@ class Recipe:
     uid: int = 1000
     customize_script: str = field(default_factory=lambda: _customize_script().read_text())
 
+    @classmethod
+    def for_release(cls, suite: str) -> Recipe:
+        """The course-VM recipe on Debian release ``suite`` (one of RELEASES)."""
+        if suite not in RELEASES:
+            raise ValueError(f"unknown testbed image {suite!r}; choose one of {sorted(RELEASES)}")
+        return cls(suite=suite, mirrors=release_mirrors(suite))
+
     def digest(self, default_public_key: str) -> str:
         blob = json.dumps({**asdict(self), "key": default_public_key}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -86,6 +104,11 @@ class Image:
     def __init__(self, state: State | None = None, recipe: Recipe | None = None) -> None:
         self.state = state or State.default()
         self.recipe = recipe or Recipe()
+
+    @classmethod
+    def for_release(cls, suite: str, state: State | None = None) -> Image:
+        """The image of Debian release ``suite`` (``bookworm``, ``trixie``, ``bullseye``)."""
+        return cls(state, Recipe.for_release(suite))
 
     @cached_property
     def default_key(self) -> Path:
@@ -113,7 +136,13 @@ class Image:
         return data
 
     def ensure(self, rebuild: bool = False) -> Image:
-        """Build the image unless a complete build of this recipe is cached; return self."""
+        """Build the image unless a complete build of this recipe is cached; return self.
+
+        A cached image is returned without the build lock, so a machine of one release never
+        waits for another release's build to finish.
+        """
+        if not rebuild and self.exists():
+            return self
         self.state.images.mkdir(parents=True, exist_ok=True)
         with open(self.state.images / ".build.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -123,14 +152,16 @@ class Image:
         return self
 
     def _prune(self) -> None:
-        """Delete builds no registered machine boots from: older recipes, replaced rebuilds,
-        crashed builds. Runs under the build lock, so no build is in progress."""
+        """Delete builds no registered machine boots from: older recipes of this release,
+        replaced rebuilds, crashed builds. Other releases' images stay: they are current too.
+        Runs under the build lock, so no build is in progress."""
         with self.state.registry.locked() as records:
             in_use = {record.image for record in records.values()}
             for entry in self.state.images.iterdir():
                 digest = entry.name.split(".")[0]
                 current = entry.name == self.digest
-                if entry.is_dir() and not current and digest not in in_use:
+                this_release = _built_suite(entry) in (None, self.recipe.suite)
+                if entry.is_dir() and not current and digest not in in_use and this_release:
                     shutil.rmtree(entry)
 
     def _build(self) -> None:
@@ -187,6 +218,16 @@ class Image:
 
 def image_dir(state: State, digest: str) -> Path:
     return state.images / digest
+
+
+def _built_suite(entry: Path) -> str | None:
+    """The release a cached build is of (None: a crashed or unrecorded build)."""
+    try:
+        info = json.loads((entry / "image.json").read_text())
+    except (OSError, ValueError):
+        return None
+    suite = info.get("recipe", {}).get("suite")
+    return str(suite) if suite else None
 
 
 def _disk_usage(path: Path) -> int:

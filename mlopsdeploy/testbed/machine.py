@@ -51,20 +51,23 @@ class TestVM(GuestAccess, MachinePower):
     def __init__(
         self,
         name: str,
-        image: Image | None = None,
+        image: Image | str | None = None,
         *,
         state: State | None = None,
         persistent: bool = False,
     ) -> None:
         """Handle on machine `name`; nothing is created until `create()`/`up()`.
 
-        + image: what to boot when the machine is created (default: the current recipe)
+        + image: what to boot when the machine is created: an Image, or the name of a Debian
+          release (``"trixie"``, see image.RELEASES); default the current bookworm recipe
         + persistent: created machines belong to no process (the CLI's), so `cleanup_stale`
           never removes them; otherwise the creating process owns the machine
         """
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(f"machine name {name!r} must match {NAME_PATTERN.pattern}")
         self.name = name
+        if isinstance(image, str):
+            image = Image.for_release(image, state)
         self.state = state or (image.state if image else State.default())
         self.image = image or Image(self.state)
         self.persistent = persistent

@@ -8,6 +8,8 @@ Fixtures:
   test_vm           a fresh, booted machine for one test, destroyed afterwards
   test_vm_factory   call it for as many fresh machines as a test needs
   module_vm         one machine shared by a module's tests (for read-mostly checks)
+  release_image     session: ``release_image("trixie")`` is that Debian release's image, built
+                    on first use; pass it to ``test_vm_factory(image=...)``
 
 Tests using them are marked `vm` automatically. Where test VMs cannot run (not root, tools
 missing), those tests skip with the exact list of what is missing. Machine names are
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -29,8 +31,9 @@ from mlopsdeploy.testbed.machine import TestVM
 from mlopsdeploy.testbed.registered import cleanup_stale
 from mlopsdeploy.testbed.requirements import missing_requirements
 
-NAME_PREFIX = "pt-"
-VM_FIXTURES = {"testbed_image", "test_vm", "test_vm_factory", "module_vm"}
+# MLOPSDEPLOY_VM_PREFIX: machines of concurrent test runs on one host stay apart by name.
+NAME_PREFIX = os.environ.get("MLOPSDEPLOY_VM_PREFIX", "pt") + "-"
+VM_FIXTURES = {"testbed_image", "test_vm", "test_vm_factory", "module_vm", "release_image"}
 _numbers = itertools.count(1)
 
 
@@ -65,8 +68,8 @@ class VMFactory:
         self.image = image
         self.machines: list[TestVM] = []
 
-    def __call__(self, boot: bool = True) -> TestVM:
-        vm = TestVM(machine_name(), self.image)
+    def __call__(self, boot: bool = True, image: Image | None = None) -> TestVM:
+        vm = TestVM(machine_name(), image or self.image)
         self.machines.append(vm)
         return vm.up() if boot else vm.create()
 
@@ -90,6 +93,16 @@ def testbed_image() -> Image:
         pytest.skip(reason)
     cleanup_stale(prefix=NAME_PREFIX)
     return Image().ensure()
+
+
+@pytest.fixture(scope="session")
+def release_image(testbed_image: Image) -> Callable[[str], Image]:
+    """Images of other Debian releases (RELEASES), each built at most once, on first use."""
+
+    def ensure(suite: str) -> Image:
+        return Image.for_release(suite, testbed_image.state).ensure()
+
+    return ensure
 
 
 @pytest.fixture

@@ -26,6 +26,11 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from mlopsdeploy.deployment.control.python_support import (
+    check_wheels,
+    manylinux_platforms,
+    other_python_pin,
+)
 from mlopsdeploy.deployment.facts.runtime import LOCK_NAME, STAMP_NAME, PythonTarget
 
 APP_DISTRIBUTION = "mlopsdeploy-app"
@@ -75,7 +80,11 @@ def pinned_requirements(target: PythonTarget, root: str = APP_DISTRIBUTION) -> L
                 continue
             name = canonicalize_name(req.name)
             if name not in pins:
-                pins[name] = md.distribution(req.name).version
+                try:
+                    pins[name] = md.distribution(req.name).version
+                except md.PackageNotFoundError:  # needed only on the target's Python
+                    pins[name] = other_python_pin(req, target.version)
+                    continue
                 pending.append(req.name)
     text = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
     tag = f"{target.version}-{target.machine}"
@@ -94,14 +103,13 @@ def _fetch_command(target: PythonTarget, lock_file: Path, out: Path) -> list[str
         # Same interpreter and platform: `pip wheel` reuses pip's cache and builds any sdist-only
         # package into a wheel the host can install.
         return [*pip, "wheel", "--no-deps", "-r", str(lock_file), "-w", str(out)]
-    glibc = target.libc.replace(".", "_") or "2_17"
     return [
         *pip,
         "download",
         "--no-deps",
         "--only-binary=:all:",
         f"--python-version={target.version}",
-        f"--platform=manylinux_{glibc}_{target.machine}",
+        *(f"--platform={tag}" for tag in manylinux_platforms(target.libc, target.machine)),
         "--implementation=cp",
         "-r",
         str(lock_file),
@@ -150,6 +158,8 @@ def build_wheelhouse(cache: Path, lock: Lock, target: PythonTarget) -> Path:
     out = wheelhouse_dir(cache, lock, target)
     if (out / STAMP_NAME).is_file():
         return out
+    if not _matches_control(target):
+        check_wheels(lock.text, target.version, manylinux_platforms(target.libc, target.machine))
     with _building(out) as partial:
         if (out / STAMP_NAME).is_file():  # another process built it while this one waited
             return out
