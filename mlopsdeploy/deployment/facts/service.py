@@ -143,3 +143,69 @@ class UnitProcess(FactBase[ServiceState]):
             process_age_s=float(process[1]) if len(process) > 1 else None,
             manager_down=values.get("ManagerDown") == "yes",
         )
+
+
+@dataclass(frozen=True)
+class WorkerLayout:
+    """The app's socket, its workers and the old single unit, as the deploy must know them.
+
+    `workers` maps each loaded worker instance ("1", "2", ...) to its ActiveState; an instance
+    that never ran is simply absent. `legacy` is true while the single `mlopsdeploy.service` of
+    earlier versions is still installed or running: it holds the port the socket needs.
+    """
+
+    socket_active: bool
+    enabled: bool
+    target_active: bool
+    workers: dict[str, str]
+    legacy: bool
+
+    def active(self, instance: str) -> bool:
+        return self.workers.get(instance) == "active"
+
+
+class WorkerUnits(FactBase[WorkerLayout]):
+    """The socket's and target's state, every loaded ``<prefix>@N`` worker, the legacy unit.
+
+    + prefix: unit name prefix, e.g. ``mlopsdeploy`` (socket ``mlopsdeploy.socket``, workers
+      ``mlopsdeploy@N.service``, target ``mlopsdeploy.target``)
+    + scope: ``user`` or ``system``
+    + legacy_file: path of the single unit file of earlier versions
+    """
+
+    def command(self, prefix: str, scope: str, legacy_file: str) -> str:
+        ctl = systemctl(scope)
+        p = shlex.quote(prefix)
+        return (
+            f"echo socket $({ctl} is-active {p}.socket 2>/dev/null); "
+            f"echo enabled $({ctl} is-enabled {p}.target 2>/dev/null); "
+            f"echo target $({ctl} is-active {p}.target 2>/dev/null); "
+            f"{ctl} list-units --all --plain --no-legend {shlex.quote(prefix + '@*.service')} "
+            "2>/dev/null | while read -r unit load active rest; do "
+            "echo worker $unit $active; done; "
+            f"echo legacy $({ctl} is-active {p}.service 2>/dev/null) "
+            f"$([ -e {shlex.quote(legacy_file)} ] && echo installed)"
+        )
+
+    @staticmethod
+    def default() -> WorkerLayout:
+        return WorkerLayout(
+            socket_active=False, enabled=False, target_active=False, workers={}, legacy=False
+        )
+
+    def process(self, output: list[str]) -> WorkerLayout:
+        fields = [line.split() for line in output if line.strip()]
+        first = {words[0]: words[1:] for words in fields if words[0] != "worker"}
+        workers = {
+            words[1].partition("@")[2].removesuffix(".service"): words[2]
+            for words in fields
+            if words[0] == "worker" and len(words) == 3
+        }
+        legacy = first.get("legacy", [])
+        return WorkerLayout(
+            socket_active=first.get("socket") == ["active"],
+            enabled=first.get("enabled") == ["enabled"],
+            target_active=first.get("target") == ["active"],
+            workers=workers,
+            legacy="active" in legacy or "installed" in legacy or "activating" in legacy,
+        )
