@@ -141,6 +141,8 @@ class Recovery:
     + bootstrap_with_default_key: the own key is gone; log in once with the shared default key
     + while_active: checks made while the fault persists; recovery then starts after `undo`
       (None: recovery starts right after the injection)
+    + hidden: the app serves on through the fault and only the deploy sees (and repairs) it,
+      so the deploy is re-run at once instead of waiting for an outage that never comes
     """
 
     self_heal_seconds: float = 0.0
@@ -148,6 +150,7 @@ class Recovery:
     accept_new_host_key: bool = False
     bootstrap_with_default_key: bool = False
     while_active: WhileActive | None = None
+    hidden: bool = False
 
 
 class Fault(ABC):

@@ -217,7 +217,7 @@ def _recover(
         outage(answer)
     if not answer.ok and window > 0:
         answer = poll(subject.probe.correct, window, on_failure=outage)
-    if answer.ok and not (recovery.redeploy and tag):
+    if answer.ok and not (recovery.redeploy and (tag or recovery.hidden)):
         record.recovery_path = (
             RecoveryPath.SELF_HEALED if record.outage_seen else RecoveryPath.NOT_NEEDED
         )

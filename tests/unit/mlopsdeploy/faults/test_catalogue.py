@@ -10,7 +10,8 @@ from mlopsdeploy.faults.base import require_machine
 ISSUE_FAULTS = {
     "sigkill", "sigstop", "service-stop", "kill-user", "home-wipe", "vm-wipe", "reboot",
     "venv-corrupt", "model-corrupt", "model-delete", "disk-full", "api-down", "api-slow",
-    "api-unauthorized", "port-taken",
+    "api-unauthorized", "port-taken", "app-code-damaged", "app-dir-deleted", "checksums-deleted",
+    "venv-file-changed", "concurrent-deploy", "deploy-interrupted",
 }  # fmt: skip
 
 

@@ -38,6 +38,13 @@ def test_a_fault_systemd_cannot_heal_is_redeployed(world: Any) -> None:
     assert record.recovery_deploy is not None and record.recovery_deploy.changed == ["App service"]
 
 
+def test_a_fault_the_app_serves_through_is_still_repaired_by_a_deploy(world: Any) -> None:
+    record = run_experiment(world.fault(Recovery(hidden=True), down=False), world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert record.recovery_path is RecoveryPath.REDEPLOY is record.expected_path
+    assert world.deployer.purposes == ["recover", "idempotence"]
+
+
 def test_a_wiped_vm_is_refused_without_the_option_then_recovered_with_it(world: Any) -> None:
     accepted: list[bool] = []
 
