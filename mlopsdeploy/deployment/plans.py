@@ -22,7 +22,7 @@ from mlopsdeploy.deployment.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.deployment.facts.release import Releases
 from mlopsdeploy.deployment.facts.runtime import LockStamp
 from mlopsdeploy.deployment.facts.service import ServiceStatus
-from mlopsdeploy.deployment.operations import release, runtime, service
+from mlopsdeploy.deployment.operations import release, runtime, service, sshd
 from mlopsdeploy.deployment.operations.access import authorized_key
 from mlopsdeploy.deployment.operations.gate import (
     Gate,
@@ -87,6 +87,7 @@ def deploy_app(plan: Plan) -> None:
             key_line=public_key_line(cfg.default_key),
             present=False,
         )
+    sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=plan.record)
 
     venv_ok = host.get_fact(LockStamp, path=runtime.venv_path(cfg)) == plan.lock.digest
     index = host.get_fact(Releases, base=cfg.base_dir)
