@@ -135,8 +135,10 @@ def _building(out: Path) -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.with_name(f"{out.name}.lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        # With the lock held, any other partial of this entry is a killed builder's leftover.
+        for stale in out.parent.glob(f"{out.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
         try:
             yield partial

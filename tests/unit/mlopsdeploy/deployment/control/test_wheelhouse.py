@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mlopsdeploy.deployment.control import wheelhouse
+from mlopsdeploy.deployment.control.bundle import bundled_requirements
 from mlopsdeploy.deployment.control.wheelhouse import (
     INSTALLER,
     INSTALLER_VERSION,
@@ -24,10 +25,21 @@ HERE = PythonTarget(version="3.11", machine="x86_64", libc="2.36")
 def test_lock_pins_the_apps_closure_as_installed_here() -> None:
     lock = pinned_requirements(HERE)
     pins = dict(line.split("==") for line in lock.text.split())
-    assert pins["torch"] == "2.13.0+cpu"  # the CPU build, never a CUDA one
-    assert {"fastapi", "gradio", "transformers", "uvicorn"} <= set(pins)
+    assert {"fastapi", "gradio", "onnxruntime", "tokenizers", "uvicorn"} <= set(pins)
+    # The app's own set serves ONNX: torch is its extra, needed only by torch-served models.
+    assert not {"torch", "transformers"} & set(pins)
+    assert not [name for name in pins if name.startswith("nvidia")]
     assert "mlopsdeploy-app" not in pins and "pytest" not in pins
     assert lock.count == len(pins)
+
+
+def test_lock_for_a_torch_served_model_pins_the_cpu_torch() -> None:
+    pins = dict(
+        line.split("==")
+        for line in pinned_requirements(HERE, requires=bundled_requirements("torch")).text.split()
+    )
+    assert pins["torch"] == "2.13.0+cpu"  # the CPU build, never a CUDA one
+    assert {"transformers", "onnxruntime", "gradio"} <= set(pins)
 
 
 def test_lock_digest_depends_on_the_target_python() -> None:
@@ -74,6 +86,8 @@ def test_wheelhouse_is_built_aside_under_a_lock_and_reused(tmp_path: Path, monke
     lock = pinned_requirements(HERE)
     fetch = FakeFetch(wheelhouse_dir(tmp_path, lock, HERE))
     monkeypatch.setattr(wheelhouse.subprocess, "run", fetch)
+    killed = fetch.out.with_name(f"{fetch.out.name}.partial-999999")  # a killed builder's
+    killed.mkdir(parents=True)
     out = build_wheelhouse(tmp_path, lock, HERE)
     assert (out / "x-1.0-py3-none-any.whl").is_file() and (out / STAMP_NAME).is_file()
     assert build_wheelhouse(tmp_path, lock, HERE) == out and fetch.calls == 1
