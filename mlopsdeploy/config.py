@@ -72,7 +72,7 @@ class HostConfig:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     keep_releases: int = 3
-    harden_sshd: bool = True
+    app_dir: Path | None = None
     known_hosts: Path = field(default_factory=lambda: state_dir() / "known_hosts")
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ host's, with its cause, and never stops or half-applies another host.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -17,6 +18,12 @@ from pyinfra.api import Host
 
 from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment import plans
+from mlopsdeploy.deployment.control.appspec import (
+    AppSpec,
+    AppSpecError,
+    load_app_spec,
+    secret_values,
+)
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle, build_release
 from mlopsdeploy.deployment.control.host_keys import check_host_key
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, wait_healthy
@@ -77,7 +84,7 @@ def make_plan(
     record: GateRecord | None = None,
 ) -> plans.Plan:
     """The Plan for a connected host: lock and wheelhouse for *its* Python, token read now."""
-    lock, python, wheelhouse = prepare_runtime(target, cfg, options)
+    lock, python, wheelhouse = prepare_runtime(target, cfg, options, bundle.spec)
     return plans.Plan(
         cfg=cfg,
         lock=lock,
@@ -85,13 +92,14 @@ def make_plan(
         wheelhouse=wheelhouse,
         bundle=bundle,
         token=cfg.read_token(),
+        secrets=secret_values(bundle.spec, os.environ) if bundle.spec else (),
         gate_timeout=options.gate_timeout,
         record=record or GateRecord(),
     )
 
 
 def prepare_runtime(
-    target: Host, cfg: HostConfig, options: DeployOptions
+    target: Host, cfg: HostConfig, options: DeployOptions, spec: AppSpec | None = None
 ) -> tuple[Lock, PythonTarget, Path | None]:
     """Lock (and offline, wheelhouse) for the host's Python; DeployError when it cannot run
     the pinned stack. Reads one fact and changes nothing on the host."""
@@ -100,7 +108,7 @@ def prepare_runtime(
         raise DeployError(cfg.name, "python3 is not installed on the host")
     try:
         check_python(python.version, APP_DISTRIBUTION)
-        lock = pinned_requirements(python)
+        lock = pinned_requirements(python, requires=spec.requirements if spec else None)
         wheelhouse = None
         if cfg.install == "offline":
             wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
@@ -119,6 +127,7 @@ def _serve_host(
     make: HostDeploy,
     canaries: Sequence[Canary],
     preflight: Preflight | None = None,
+    spec: AppSpec | None = None,
 ) -> HostResult:
     """Access, the pyinfra run ``make`` describes, then proof: lockdown holds, the app answers."""
     started = time.monotonic()
@@ -131,14 +140,14 @@ def _serve_host(
             raise record.failure or e from None
         with timed(result, "verify"):
             verify_lockdown(cfg)
-            probe = wait_healthy(cfg.url, canaries, timeout=options.gate_timeout)
+            probe = wait_healthy(cfg.url, canaries, timeout=options.gate_timeout, spec=spec)
         if not probe.ok:
             raise DeployError(cfg.name, f"{cfg.url} is not healthy afterwards: {probe.cause}")
         result.model_version = probe.model_version or result.model_version
         result.ok = True
     except DeployError as e:
         result.error = e
-    except (ConfigError, RuntimeError, OSError) as e:
+    except (ConfigError, AppSpecError, RuntimeError, OSError) as e:
         # Control-side work for this host (its token file, the wheelhouse for its Python) failed:
         # that is this host's failure, reported like any other, never the other hosts'.
         result.error = DeployError(cfg.name, f"{type(e).__name__}: {e}")
@@ -155,7 +164,8 @@ def _deploy_app(
 def _rollback_app(
     target: Host, record: GateRecord, cfg: HostConfig, options: DeployOptions
 ) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-    return plans.rollback_app, (cfg, options.gate_timeout, record)
+    spec = load_app_spec(cfg.app_dir or options.app_dir)
+    return plans.rollback_app, (cfg, options.gate_timeout, record, None if spec.bundled else spec)
 
 
 def deploy(hosts: Sequence[HostConfig], options: DeployOptions | None = None) -> DeployResult:
@@ -167,16 +177,23 @@ def deploy(hosts: Sequence[HostConfig], options: DeployOptions | None = None) ->
     exceptions for callers that prefer them.
     """
     options = options or DeployOptions()
-    bundle = build_release(options.app_dir, options.model_dir, options.cache_dir)
+    bundles: dict[Path, ReleaseBundle] = {}
+    for cfg in hosts:  # every app spec is checked before any host is touched
+        app_dir = cfg.app_dir or options.app_dir
+        if app_dir not in bundles:
+            bundles[app_dir] = build_release(app_dir, options.model_dir, options.cache_dir)
     results = []
     with pyinfra_logging(options.output):
         for cfg in hosts:
+            bundle = bundles[cfg.app_dir or options.app_dir]
             make = partial(_deploy_app, cfg=cfg, bundle=bundle, options=options)
             result = HostResult(
                 cfg.name, cfg.url, release=bundle.id, model_version=bundle.model_version
             )
-            preflight = partial(prepare_runtime, cfg=cfg, options=options)
-            results.append(_serve_host(cfg, options, result, make, bundle.canaries, preflight))
+            preflight = partial(prepare_runtime, cfg=cfg, options=options, spec=bundle.spec)
+            results.append(
+                _serve_host(cfg, options, result, make, bundle.canaries, preflight, bundle.spec)
+            )
     return DeployResult(results)
 
 
@@ -188,5 +205,7 @@ def rollback(hosts: Sequence[HostConfig], options: DeployOptions | None = None) 
         for cfg in hosts:
             make = partial(_rollback_app, cfg=cfg, options=options)
             result = HostResult(cfg.name, cfg.url)
-            results.append(_serve_host(cfg, options, result, make, DEFAULT_CANARIES))
+            spec = load_app_spec(cfg.app_dir or options.app_dir)
+            checks = None if spec.bundled else spec
+            results.append(_serve_host(cfg, options, result, make, DEFAULT_CANARIES, spec=checks))
     return DeployResult(results)

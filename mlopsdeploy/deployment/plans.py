@@ -15,6 +15,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.appspec import AppSpec
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle
 from mlopsdeploy.deployment.control.ssh_login import public_key_line
 from mlopsdeploy.deployment.control.wheelhouse import Lock
@@ -22,7 +23,7 @@ from mlopsdeploy.deployment.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.deployment.facts.release import Releases
 from mlopsdeploy.deployment.facts.runtime import LockStamp
 from mlopsdeploy.deployment.facts.service import ServiceStatus
-from mlopsdeploy.deployment.operations import release, runtime, service, sshd
+from mlopsdeploy.deployment.operations import release, runtime, service
 from mlopsdeploy.deployment.operations.access import authorized_key
 from mlopsdeploy.deployment.operations.gate import (
     Gate,
@@ -46,6 +47,7 @@ class Plan:
     wheelhouse: Path | None
     bundle: ReleaseBundle
     token: str | None = field(default=None, repr=False)
+    secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     gate_timeout: float = 120.0
     record: GateRecord = field(default_factory=GateRecord)
 
@@ -87,7 +89,6 @@ def deploy_app(plan: Plan) -> None:
             key_line=public_key_line(cfg.default_key),
             present=False,
         )
-    sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=plan.record)
 
     venv_ok = host.get_fact(LockStamp, path=runtime.venv_path(cfg)) == plan.lock.digest
     index = host.get_fact(Releases, base=cfg.base_dir)
@@ -112,9 +113,12 @@ def deploy_app(plan: Plan) -> None:
     staged = release.release_staged(
         name=f"Stage release {plan.bundle.id}", base=cfg.base_dir, bundle=plan.bundle
     )
-    token = service.env_file(name="Token file (0600)", cfg=cfg, token=plan.token)
-    unit = service.unit_file(name="App unit", cfg=cfg)
-    service.unit_file(name="Candidate unit", cfg=cfg, role="candidate")
+    token = service.env_file(
+        name="Token file (0600)", cfg=cfg, token=plan.token, secrets=plan.secrets
+    )
+    spec = plan.bundle.spec
+    unit = service.unit_file(name="App unit", cfg=cfg, spec=spec)
+    service.unit_file(name="Candidate unit", cfg=cfg, role="candidate", spec=spec)
     service.linger(name="Linger", cfg=cfg)
 
     gate = Gate(cfg, plan.bundle, plan.gate_timeout, plan.record)
@@ -131,12 +135,14 @@ def deploy_app(plan: Plan) -> None:
 
 
 @deploy("mlopsdeploy rollback")
-def rollback_app(cfg: HostConfig, gate_timeout: float, record: GateRecord) -> None:
+def rollback_app(
+    cfg: HostConfig, gate_timeout: float, record: GateRecord, spec: AppSpec | None = None
+) -> None:
     """Serve the ``previous`` release again and verify it answers correctly."""
     index = host.get_fact(Releases, base=cfg.base_dir)
     if not index.previous or index.previous == index.current:
         raise DeployError(cfg.name, "no previous release to roll back to")
-    target = ReleaseBundle(id=index.previous, files={}, model_version="previous")
+    target = ReleaseBundle(id=index.previous, files={}, model_version="previous", spec=spec)
     release.current_release(
         name="Switch to previous release", base=cfg.base_dir, release_id=target.id
     )

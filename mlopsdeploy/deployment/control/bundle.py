@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from mlopsdeploy.deployment import launch
+from mlopsdeploy.deployment.control.appspec import LAUNCHER, AppSpec, load_app_spec
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
 from mlopsdeploy.deployment.facts.release import CHECKSUMS
 from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest, sha256_file, verify
@@ -32,12 +34,14 @@ class ReleaseBundle:
 
     + files: path inside the release dir -> local file
     + canaries: the sentences the gate checks, the app's own plus the model manifest's
+    + spec: the app's spec (None: the bundled app); its checks replace the canaries
     """
 
     id: str
     files: dict[str, Path]
     model_version: str
     canaries: tuple[Canary, ...] = field(default=DEFAULT_CANARIES)
+    spec: AppSpec | None = None
 
     @cached_property
     def content(self) -> dict[str, str]:
@@ -120,13 +124,39 @@ def manifest_canaries(manifest: dict) -> tuple[Canary, ...]:
     return tuple(found)
 
 
+def app_files(spec: AppSpec) -> dict[str, Path]:
+    """An app's own files as the release's ``app/`` (what its start command runs), by path.
+
+    Caches, VCS data and local venvs stay behind; a spec that starts an object path gets the
+    launcher beside its files.
+    """
+    root = spec.directory
+    files = {
+        f"{APP_DIR}/{path.relative_to(root).as_posix()}": path
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and not _LEFT_BEHIND & set(path.relative_to(root).parts)
+        and path.suffix != ".pyc"
+    }
+    if spec.start_app is not None:
+        files[f"{APP_DIR}/{LAUNCHER}"] = Path(launch.__file__)
+    return files
+
+
+_LEFT_BEHIND = {"__pycache__", ".git", ".venv", "venv", ".gradio", "flagged", ".pytest_cache"}
+
+
 def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
-    """Verify the model against its manifest, build the app wheel, and name the release."""
+    """Verify the model against its manifest, take the app (its wheel or its files), name it.
+
+    Raises AppSpecError for a bad ``mlopsdeploy.toml`` before anything else is built.
+    """
+    spec = load_app_spec(app_dir)
     problems = verify(model_dir)
     if problems:
         raise ValueError(f"model {model_dir} fails its manifest: {'; '.join(problems[:5])}")
     manifest = read_manifest(model_dir)
-    files = {APP_WHEEL: build_app_wheel(app_dir, cache)}
+    files = {APP_WHEEL: build_app_wheel(app_dir, cache)} if spec.bundled else app_files(spec)
     for rel in [*manifest["files"], MANIFEST_NAME]:
         files[f"model/{rel}"] = model_dir / rel
     sums = "".join(f"{rel}\0{sha256_file(path)}\n" for rel, path in sorted(files.items()))
@@ -135,4 +165,5 @@ def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
         files=files,
         model_version=str(manifest["version"]),
         canaries=manifest_canaries(manifest),
+        spec=None if spec.bundled else spec,
     )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from mlopsdeploy.deployment.control.app_checks import WRONG_ANSWER, check_app
+from mlopsdeploy.deployment.control.appspec import AppSpec
 from mlopsdeploy.model.canaries import READINESS
 from mlopsdeploy.model.recipe import LABELS
 
@@ -61,6 +63,15 @@ def check_once(client: httpx.Client, canaries: Iterable[Canary]) -> tuple[str | 
     return None, version
 
 
+def probe_once(
+    client: httpx.Client, canaries: Iterable[Canary], spec: AppSpec | None = None
+) -> tuple[str | None, str | None]:
+    """One round of what healthy means for this app: its spec's checks, else the canaries."""
+    if spec is None or spec.bundled:
+        return check_once(client, canaries)
+    return check_app(client, spec), None
+
+
 def _json(response: httpx.Response) -> dict:
     try:
         body = response.json()
@@ -75,11 +86,13 @@ def wait_healthy(
     timeout: float = 90.0,
     interval: float = 0.5,
     transport: httpx.BaseTransport | None = None,
+    spec: AppSpec | None = None,
 ) -> ProbeResult:
     """Probe ``base_url`` until healthy or ``timeout`` passes; the last cause explains a failure.
 
-    A model failing its canaries is final at once: waiting cannot fix wrong labels, and the
-    user should learn that in seconds rather than after the timeout.
+    A model failing its canaries (or an app failing a check of its ``spec``) is final at once:
+    waiting cannot fix wrong labels, and the user should learn that in seconds rather than
+    after the timeout. Without a spec (or with the bundled app's) the canaries are asked.
     """
     wanted = list(canaries)
     start = time.monotonic()
@@ -87,13 +100,13 @@ def wait_healthy(
     with httpx.Client(base_url=base_url, timeout=10.0, transport=transport) as client:
         while True:
             try:
-                failure, version = check_once(client, wanted)
+                failure, version = probe_once(client, wanted, spec)
             except httpx.HTTPError as e:
                 failure, version = f"{type(e).__name__}: {e}", None
             elapsed = time.monotonic() - start
             if failure is None:
                 return ProbeResult(True, "healthy", elapsed, version)
             cause = failure
-            if failure.startswith("canary ") or elapsed >= timeout:
+            if failure.startswith(("canary ", WRONG_ANSWER)) or elapsed >= timeout:
                 return ProbeResult(False, cause, elapsed, version)
             time.sleep(min(interval, max(0.0, timeout - elapsed)))

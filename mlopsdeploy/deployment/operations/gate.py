@@ -55,7 +55,9 @@ def check_candidate(state: State, host: Host, gate: Gate) -> bool:
     transport = host.connector.client.get_transport()  # type: ignore[attr-defined]
     try:
         with forwarded_port(transport, cfg.probe_port) as port:
-            result = wait_healthy(f"http://127.0.0.1:{port}", bundle.canaries, gate.timeout)
+            result = wait_healthy(
+                f"http://127.0.0.1:{port}", bundle.canaries, gate.timeout, spec=bundle.spec
+            )
         record.probes.append(result)
         journal = [] if result.ok else journal_tail(host, cfg, CANDIDATE_UNIT)
     finally:
@@ -77,7 +79,7 @@ def check_candidate(state: State, host: Host, gate: Gate) -> bool:
 def check_serving(state: State, host: Host, gate: Gate) -> bool:
     """Probe the public app port; on failure put the previous release back (or stop serving)."""
     cfg, bundle, record = gate.cfg, gate.bundle, gate.record
-    result = wait_healthy(cfg.url, bundle.canaries, gate.timeout)
+    result = wait_healthy(cfg.url, bundle.canaries, gate.timeout, spec=bundle.spec)
     record.probes.append(result)
     if result.ok:
         return True

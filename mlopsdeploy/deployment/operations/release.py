@@ -49,8 +49,10 @@ def release_staged(base: str, bundle: ReleaseBundle):
         return
     p = shlex.quote(path)
     push = [rel for rel in check.bad if rel in bundle.files]
-    in_app = [rel for rel in [*check.bad, *check.extra] if rel.startswith(f"{APP_DIR}/")]
-    stray = [rel for rel in check.extra if not rel.startswith(f"{APP_DIR}/")]
+    # ``app/`` comes from the wheel, or (an app with a spec) is pushed file by file.
+    wheel = APP_WHEEL in bundle.files
+    in_app = [rel for rel in [*check.bad, *check.extra] if wheel and rel.startswith(f"{APP_DIR}/")]
+    stray = [rel for rel in check.extra if not (wheel and rel.startswith(f"{APP_DIR}/"))]
     prepare = f"umask 022 && mkdir -p {p} && rm -f {p}/{COMPLETE_MARKER}"
     if stray:
         prepare += " && rm -rf " + " ".join(shlex.quote(f"{path}/{rel}") for rel in stray)

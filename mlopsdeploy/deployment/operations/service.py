@@ -19,6 +19,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.facts.files import Directory
 
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.appspec import AppSpec
 from mlopsdeploy.deployment.facts.service import FileDigest, ServiceStatus
 from mlopsdeploy.deployment.host_commands import systemctl, unit_quote
 
@@ -57,11 +58,13 @@ def env_file_path(cfg: HostConfig) -> str:
     return f"{cfg.base_dir}/app.env"
 
 
-def render_unit(cfg: HostConfig, role: Role = "main") -> str:
+def render_unit(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = None) -> str:
     """The unit text for the serving app (``main``) or the release being gated (``candidate``).
 
     The candidate runs the same code from the ``candidate`` link on a loopback-only port and is
-    never restarted: the gate wants to see its first failure, not hide it.
+    never restarted: the gate wants to see its first failure, not hide it. With an app ``spec``
+    the unit runs its start command with its environment; only an app that declares it pings
+    systemd's watchdog gets ``WatchdogSec`` (any other would be killed every 20 s).
     """
     base = cfg.base_dir
     link = "current" if role == "main" else "candidate"
@@ -77,6 +80,12 @@ def render_unit(cfg: HostConfig, role: Role = "main") -> str:
     }
     if cfg.api_model:
         env["APP_API_MODEL"] = cfg.api_model
+    exec_start = f"{base}/venv/bin/python -m app"
+    if spec is not None:
+        for key in ("APP_MODEL", "APP_HOST", "APP_PORT", "APP_API_MODEL"):
+            env.pop(key, None)
+        env.update(spec.environment(bind, port, f"{base}/{link}/model", cfg.api_model))
+        exec_start = spec.exec_start(f"{base}/venv", f"{base}/{link}/app", bind, port)
     lines = [
         "[Unit]",
         f"Description=mlopsdeploy sentiment app ({role})",
@@ -88,13 +97,13 @@ def render_unit(cfg: HostConfig, role: Role = "main") -> str:
         f"WorkingDirectory={base}",
         f"EnvironmentFile={env_file_path(cfg)}",
         *(f"Environment={unit_quote(f'{key}={value}')}" for key, value in env.items()),
-        f"ExecStart={base}/venv/bin/python -m app",
+        f"ExecStart={exec_start}",
         "Restart=always" if role == "main" else "Restart=no",
         "RestartSec=2",
         "TimeoutStopSec=20",
         *_HARDENING_USER,
     ]
-    if role == "main":
+    if role == "main" and (spec is None or spec.notify):
         lines += _WATCHDOG
     if cfg.service_scope == "system":
         lines += [f"User={cfg.user}", f"ReadWritePaths={base}", *_HARDENING_SYSTEM]
@@ -104,9 +113,10 @@ def render_unit(cfg: HostConfig, role: Role = "main") -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_env(token: str | None) -> str:
-    """EnvironmentFile content: the secret and nothing else (the rest is in the unit)."""
-    return f"HF_TOKEN={token}\n" if token else "# no HF token configured\n"
+def render_env(token: str | None, secrets: tuple[tuple[str, str], ...] = ()) -> str:
+    """EnvironmentFile content: the secrets and nothing else (the rest is in the unit)."""
+    lines = [f"HF_TOKEN={token}\n" if token else "# no HF token configured\n"]
+    return "".join([*lines, *(f"{name}={value}\n" for name, value in secrets)])
 
 
 def _digest(content: str, mode: str) -> str:
@@ -126,13 +136,14 @@ def base_dir(cfg: HostConfig):
 
 
 @operation()
-def unit_file(cfg: HostConfig, role: Role = "main"):
+def unit_file(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = None):
     """Install the unit for ``role`` and reload systemd, only when its text changed.
 
     + cfg: the host's configuration
     + role: ``main`` or ``candidate``
+    + spec: the app's spec (None: the bundled app)
     """
-    content = render_unit(cfg, role)
+    content = render_unit(cfg, role, spec)
     name = UNIT if role == "main" else CANDIDATE_UNIT
     path = f"{unit_dir(cfg)}/{name}"
     if host.get_fact(FileDigest, path=path) == _digest(content, "644"):
@@ -149,13 +160,15 @@ def unit_file(cfg: HostConfig, role: Role = "main"):
 
 
 @operation()
-def env_file(cfg: HostConfig, token: str | None):
+def env_file(cfg: HostConfig, token: str | None, secrets: tuple[tuple[str, str], ...] = ()):
     """Write the 0600 EnvironmentFile holding the HF token, only when content or mode differ.
 
     The file is created empty with mode 0600 *before* the secret is uploaded into it, and the
     content travels over SFTP, never on a command line.
+
+    + secrets: further (name, value) pairs an app's spec declares
     """
-    content = render_env(token)
+    content = render_env(token, secrets)
     path = env_file_path(cfg)
     if host.get_fact(FileDigest, path=path) == _digest(content, "600"):
         return

@@ -1,0 +1,450 @@
+"""The app spec: what any Python web app must tell the deploy, read from ``mlopsdeploy.toml``.
+
+The deploy, its gate, the resilience suite and the watchdog all need to know the same four
+things about an app: how to install it, how to start it, what it reads (model dir, secrets) and
+how to tell it *works*. They read them from this one place, so a student's Gradio ``app.py`` is
+deployed, gated, broken and watched exactly like the bundled app. A spec is checked completely on
+the control machine: a bad one is refused, naming the file and the key, before any host is
+touched. An app dir without the file is the bundled app, so nothing changes for it.
+
+Example ``mlopsdeploy.toml``::
+
+    [install]
+    requirements = "requirements.txt"
+
+    [start]
+    app = "app:demo"                 # or: command = "python app.py --port {port}"
+
+    [model]
+    env = "MODEL_DIR"                # set to the release's model dir
+
+    [secrets]
+    names = ["HF_TOKEN"]
+
+    [env]
+    API_URL = "{api_model}"          # placeholders: {host} {port} {model_dir} {api_model}
+
+    [readiness]
+    url = "/"                        # must answer 200 (alone it is healthy only with
+                                     # url_alone = true)
+
+    [[checks]]
+    name = "happy"
+    gradio = "/predict"
+    args = ["I am so happy today!"]
+    label = "POSITIVE"
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import re
+import shlex
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+SPEC_NAME = "mlopsdeploy.toml"
+PLACEHOLDERS = ("host", "port", "model_dir", "api_model")
+
+_SECTIONS = {"install", "start", "model", "secrets", "env", "readiness", "checks"}
+_KEYS = {
+    "install": {"requirements", "pyproject"},
+    "start": {"app", "command", "notify"},
+    "model": {"env"},
+    "secrets": {"names"},
+    "readiness": {"url", "url_alone"},
+    "checks": {"name", "gradio", "http", "method", "args", "json", "output", "label"}
+    | {"contains", "jsonpath", "equals"},
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OBJECT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+_JSONPATH_STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[['\"]([^'\"]+)['\"]\]")
+
+
+class AppSpecError(ValueError):
+    """The app spec cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One request to the running app and the answer it must give.
+
+    + kind: ``gradio`` (an endpoint called through gradio_client) or ``http`` (a JSON request)
+    + target: the Gradio api name (``/predict``) or the URL path
+    + args: the Gradio endpoint's positional inputs
+    + body: the HTTP request's JSON body (None: no body)
+    + output: which output of a Gradio endpoint with several outputs is checked
+    + expect: ``label``, ``contains`` or ``jsonpath`` (then ``equals`` is the value)
+    """
+
+    name: str
+    kind: Literal["gradio", "http"]
+    target: str
+    expect: Literal["label", "contains", "jsonpath"]
+    value: str
+    jsonpath: str = ""
+    method: str = "GET"
+    args: tuple[Any, ...] = ()
+    body: Any = None
+    output: int | None = None
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """What the deploy needs to know about one app (see the module docstring for the file).
+
+    + directory: the app's source dir; its files become the release's ``app/``
+    + requirements: requirement lines the lock pins (empty: the bundled app's own wheel)
+    + start_app / start_command: an object path (``app:demo``) or a command line, one of them
+    + notify: the app tells systemd READY/WATCHDOG itself (only the bundled app does)
+    + model_env: the environment variable set to the release's model dir
+    + secrets: names of secrets written to the 0600 env file (values read on the control machine)
+    + env: further environment of the app, with placeholders filled per host and role
+    + ready_url / url_alone: a path that must answer 200; alone healthy only when said explicitly
+    """
+
+    directory: Path
+    requirements: tuple[str, ...] = ()
+    start_app: str | None = None
+    start_command: str | None = None
+    notify: bool = False
+    model_env: str | None = None
+    secrets: tuple[str, ...] = ("HF_TOKEN",)
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready_url: str | None = None
+    url_alone: bool = False
+    checks: tuple[Check, ...] = ()
+    bundled: bool = False
+
+    def environment(
+        self, host: str, port: int, model_dir: str, api_model: str | None
+    ) -> dict[str, str]:
+        """The app's declared environment for one role; entries naming an unset value are left out.
+
+        Gradio's own server settings are always given, so an app that calls ``demo.launch()``
+        itself listens where the deploy expects it.
+        """
+        values = {"host": host, "port": str(port), "model_dir": model_dir, "api_model": api_model}
+        out = {"GRADIO_SERVER_NAME": host, "GRADIO_SERVER_PORT": str(port)}
+        if self.model_env:
+            out[self.model_env] = model_dir
+        for key, template in self.env.items():
+            used = {name for name in PLACEHOLDERS if "{" + name + "}" in template}
+            if all(values[name] for name in used):
+                out[key] = template.format_map({k: v or "" for k, v in values.items()})
+        return out
+
+    def exec_start(self, venv: str, app_root: str, host: str, port: int) -> str:
+        """The ``ExecStart=`` line: venv tools and the app's own files by absolute path."""
+        if self.start_app is not None:
+            return (
+                f"{venv}/bin/python {app_root}/{LAUNCHER} "
+                f"{shlex.quote(self.start_app)} {shlex.quote(host)} {port}"
+            )
+        assert self.start_command is not None
+        argv = shlex.split(self.start_command.format(host=host, port=port))
+        if argv[0] in ("python", "python3"):
+            argv[0] = f"{venv}/bin/python"
+        elif "/" not in argv[0]:
+            argv[0] = f"{venv}/bin/{argv[0]}"
+        argv[1:] = [
+            f"{app_root}/{arg}" if (self.directory / arg).is_file() else arg for arg in argv[1:]
+        ]
+        return shlex.join(argv)
+
+
+# Shipped beside the app's files (``app/``) when the spec starts an object path.
+LAUNCHER = "_mlopsdeploy_launch.py"
+
+
+def bundled_spec(directory: Path) -> AppSpec:
+    """The bundled app as a spec: its wheel, ``python -m app``, /readyz plus its canaries."""
+    return AppSpec(directory=directory, notify=True, ready_url="/readyz", bundled=True)
+
+
+def load_app_spec(directory: Path) -> AppSpec:
+    """Read and check ``<directory>/mlopsdeploy.toml``; without one, the bundled app's spec.
+
+    Raises AppSpecError naming the file and key for anything the deploy could not act on.
+    """
+    path = directory / SPEC_NAME
+    if not directory.is_dir():
+        raise AppSpecError(f"{directory}: no such app directory")
+    if not path.is_file():
+        return bundled_spec(directory)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise AppSpecError(f"{path}: not valid TOML: {e}") from e
+    return _parse(path, data)
+
+
+def _fail(path: Path, key: str, why: str) -> AppSpecError:
+    return AppSpecError(f"{path}: {key}: {why}")
+
+
+def _table(path: Path, data: dict[str, Any], section: str) -> dict[str, Any]:
+    value = data.get(section, {})
+    if not isinstance(value, dict):
+        raise _fail(path, section, "must be a table")
+    unknown = sorted(set(value) - _KEYS[section])
+    if unknown:
+        raise _fail(
+            path, f"{section}.{unknown[0]}", f"unknown key (known: {sorted(_KEYS[section])})"
+        )
+    return value
+
+
+def _string(path: Path, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(path, key, "must be a non-empty string")
+    return value
+
+
+def _parse(path: Path, data: dict[str, Any]) -> AppSpec:
+    unknown = sorted(set(data) - _SECTIONS)
+    if unknown:
+        raise _fail(path, unknown[0], f"unknown key (known: {sorted(_SECTIONS)})")
+    directory = path.parent
+    start = _table(path, data, "start")
+    if ("app" in start) == ("command" in start):
+        raise _fail(
+            path, "start", "give exactly one of start.app (e.g. 'app:demo') or start.command"
+        )
+    start_app = start_command = None
+    if "app" in start:
+        start_app = _string(path, "start.app", start["app"])
+        if not _OBJECT_PATH.fullmatch(start_app):
+            raise _fail(path, "start.app", f"{start_app!r} is not an object path like 'app:demo'")
+    else:
+        start_command = _string(path, "start.command", start["command"])
+        try:
+            shlex.split(start_command.format(host="h", port=1))
+        except (KeyError, IndexError, ValueError) as e:
+            raise _fail(
+                path, "start.command", f"only {{host}} and {{port}} may be filled in: {e}"
+            ) from e
+    notify = start.get("notify", False)
+    if not isinstance(notify, bool):
+        raise _fail(path, "start.notify", "must be true or false")
+    model = _table(path, data, "model")
+    model_env = _env_name(path, "model.env", model["env"]) if "env" in model else None
+    secrets = _table(path, data, "secrets").get("names", [])
+    if not isinstance(secrets, list):
+        raise _fail(path, "secrets.names", "must be a list of variable names")
+    env = data.get("env", {})
+    if not isinstance(env, dict):
+        raise _fail(path, "env", "must be a table")
+    for key, value in env.items():
+        _env_name(path, f"env.{key}", key)
+        _template(path, f"env.{key}", _string(path, f"env.{key}", value))
+    readiness = _table(path, data, "readiness")
+    ready_url = readiness.get("url")
+    if ready_url is not None and not _string(path, "readiness.url", ready_url).startswith("/"):
+        raise _fail(path, "readiness.url", "must be a path starting with /")
+    url_alone = readiness.get("url_alone", False)
+    if not isinstance(url_alone, bool):
+        raise _fail(path, "readiness.url_alone", "must be true or false")
+    checks = _checks(path, data.get("checks", []))
+    if url_alone and ready_url is None:
+        raise _fail(path, "readiness.url_alone", "needs readiness.url")
+    if not checks and not url_alone:
+        raise _fail(
+            path,
+            "checks",
+            "no checks: add [[checks]] with an expected answer, or set readiness.url_alone = true"
+            " to accept HTTP 200 from readiness.url as healthy",
+        )
+    return AppSpec(
+        directory=directory,
+        requirements=_requirements(path, _table(path, data, "install")),
+        start_app=start_app,
+        start_command=start_command,
+        notify=notify,
+        model_env=model_env,
+        secrets=tuple(_env_name(path, "secrets.names", name) for name in secrets),
+        env=dict(env),
+        ready_url=ready_url,
+        url_alone=url_alone,
+        checks=checks,
+    )
+
+
+def _env_name(path: Path, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise _fail(path, key, f"{value!r} is not an environment variable name")
+    return value
+
+
+def _template(path: Path, key: str, value: str) -> None:
+    try:
+        value.format_map({name: "" for name in PLACEHOLDERS})
+    except (KeyError, IndexError, ValueError) as e:
+        raise _fail(path, key, f"unknown placeholder {e} (known: {list(PLACEHOLDERS)})") from e
+
+
+def _requirements(path: Path, install: dict[str, Any]) -> tuple[str, ...]:
+    """The app's requirement lines, from requirements.txt or pyproject's [project] dependencies."""
+    if len(install) != 1:
+        raise _fail(
+            path, "install", "give exactly one of install.requirements or install.pyproject"
+        )
+    ((key, value),) = install.items()
+    name = _string(path, f"install.{key}", value)
+    source = path.parent / name
+    if not source.is_file():
+        raise _fail(path, f"install.{key}", f"{source} does not exist")
+    if key == "pyproject":
+        try:
+            project = tomllib.loads(source.read_text()).get("project", {})
+        except tomllib.TOMLDecodeError as e:
+            raise _fail(path, "install.pyproject", f"{source} is not valid TOML: {e}") from e
+        return tuple(str(dep) for dep in project.get("dependencies", []))
+    lines = []
+    for line in source.read_text().splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            if line.startswith("-"):
+                raise _fail(
+                    path,
+                    "install.requirements",
+                    f"{name}: options such as {line!r} are not supported",
+                )
+            lines.append(line)
+    for line in lines:
+        _check_resolves(path, f"install.{key}", name, line)
+    return tuple(lines)
+
+
+def _check_resolves(path: Path, key: str, source: str, line: str) -> None:
+    """The lock pins what this environment resolved: each requirement must be installed here."""
+    try:
+        req = Requirement(line)
+    except InvalidRequirement as e:
+        raise _fail(path, key, f"{source}: {line!r} is not a requirement: {e}") from e
+    if req.marker is not None and not req.marker.evaluate():
+        return
+    try:
+        version = md.version(req.name)
+    except md.PackageNotFoundError:
+        raise _fail(
+            path,
+            key,
+            f"{source}: {line!r} does not resolve: {req.name} is not installed on the control"
+            " machine, and the lock pins what it resolved (pip install it there first)",
+        ) from None
+    if not req.specifier.contains(version, prereleases=True):
+        raise _fail(
+            path,
+            key,
+            f"{source}: {line!r} does not resolve: the control machine has {req.name} {version}",
+        )
+
+
+def _checks(path: Path, entries: Any) -> tuple[Check, ...]:
+    if not isinstance(entries, list):
+        raise _fail(path, "checks", "must be an array of tables ([[checks]])")
+    checks = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise _fail(path, f"checks[{index}]", "must be a table")
+        name = str(entry.get("name", f"checks[{index}]"))
+        key = f"checks[{index}] ({name})"
+        unknown = sorted(set(entry) - _KEYS["checks"])
+        if unknown:
+            raise _fail(
+                path, f"{key}.{unknown[0]}", f"unknown key (known: {sorted(_KEYS['checks'])})"
+            )
+        if ("gradio" in entry) == ("http" in entry):
+            raise _fail(path, key, "give exactly one of gradio = '/api_name' or http = '/path'")
+        kind: Literal["gradio", "http"] = "gradio" if "gradio" in entry else "http"
+        target = _string(path, f"{key}.{kind}", entry[kind])
+        if not target.startswith("/"):
+            raise _fail(path, f"{key}.{kind}", "must start with /")
+        expected = [k for k in ("label", "contains", "jsonpath") if k in entry]
+        if len(expected) != 1:
+            raise _fail(
+                path,
+                key,
+                "needs exactly one expected answer: label, contains, or jsonpath + equals",
+            )
+        expect = expected[0]
+        jsonpath = ""
+        if expect == "jsonpath":
+            jsonpath = _string(path, f"{key}.jsonpath", entry["jsonpath"])
+            if "equals" not in entry:
+                raise _fail(path, f"{key}.equals", "jsonpath needs the value it must equal")
+            _jsonpath_steps(path, f"{key}.jsonpath", jsonpath)
+            value = str(entry["equals"])
+        else:
+            value = _string(path, f"{key}.{expect}", entry[expect])
+        args = entry.get("args", [])
+        if not isinstance(args, list):
+            raise _fail(path, f"{key}.args", "must be a list of the endpoint's inputs")
+        output = entry.get("output")
+        if output is not None and (not isinstance(output, int) or output < 0):
+            raise _fail(path, f"{key}.output", "must be an output index (0, 1, ...)")
+        method = str(entry.get("method", "POST" if "json" in entry else "GET")).upper()
+        checks.append(
+            Check(
+                name=name,
+                kind=kind,
+                target=target,
+                expect=expect,  # type: ignore[arg-type]
+                value=value,
+                jsonpath=jsonpath,
+                method=method,
+                args=tuple(args),
+                body=entry.get("json"),
+                output=output,
+            )
+        )
+    return tuple(checks)
+
+
+def _jsonpath_steps(path: Path | None, key: str, expression: str) -> list[str | int]:
+    """The steps of a simple JSONPath (``$.a.b[0]['c d']``): keys and list indexes."""
+    if not expression.startswith("$"):
+        raise AppSpecError(f"{path}: {key}: JSONPath must start with $")
+    steps: list[str | int] = []
+    rest = expression[1:]
+    while rest:
+        match = _JSONPATH_STEP.match(rest)
+        if match is None:
+            raise AppSpecError(f"{path}: {key}: cannot read JSONPath {expression!r} at {rest!r}")
+        name, number, quoted = match.groups()
+        steps.append(int(number) if number is not None else (name or quoted))
+        rest = rest[match.end() :]
+    return steps
+
+
+def jsonpath_value(document: Any, expression: str) -> Any:
+    """The value at ``expression`` in ``document``; KeyError/IndexError/TypeError if absent."""
+    for step in _jsonpath_steps(None, "jsonpath", expression):
+        document = document[step]
+    return document
+
+
+def secret_values(spec: AppSpec, env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The values of the spec's secrets besides HF_TOKEN (which the host config supplies).
+
+    Read on the control machine, from its environment; a declared secret that is not set is an
+    error naming it, rather than an app that fails later on the host.
+    """
+    found = []
+    for name in spec.secrets:
+        if name == "HF_TOKEN":
+            continue
+        value = env.get(name)
+        if not value:
+            raise AppSpecError(
+                f"{spec.directory / SPEC_NAME}: secrets.names: {name} is not set in the"
+                " environment of the deploy"
+            )
+        found.append((name, value))
+    return tuple(found)
