@@ -16,6 +16,8 @@ from pydantic import SecretStr
 
 DEFAULT_MODEL = "distilbert-base-uncased-finetuned-sst-2-english"
 DEFAULT_API_MODEL = "meta-llama/Llama-3.2-1B-Instruct"
+#: auto: onnx for a model directory that carries an ONNX file, torch otherwise (Hub ids).
+RUNTIMES = ("auto", "onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Settings:
     """What the service needs to run; see docs/app.md for the matching environment variables."""
 
     model: str = DEFAULT_MODEL
+    runtime: str = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
     api_model: str = DEFAULT_API_MODEL
@@ -47,6 +50,7 @@ class Settings:
 # (flag, environment variable, type, help); the Settings field is the flag without dashes.
 _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--model", "APP_MODEL", str, "sentiment model: Hub id or local directory"),
+    ("--runtime", "APP_RUNTIME", str, "auto, onnx or torch (auto: onnx if the model dir has one)"),
     ("--host", "APP_HOST", str, "address to listen on"),
     ("--port", "APP_PORT", int, "port to listen on"),
     ("--api-model", "APP_API_MODEL", str, "Inference API chat model: Hub id or endpoint URL"),
@@ -56,7 +60,7 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--max-texts", "APP_MAX_TEXTS", int, "most texts accepted in one request"),
     ("--batch-max-size", "APP_BATCH_MAX_SIZE", int, "most texts per forward pass (1: no batching)"),
     ("--batch-wait-ms", "APP_BATCH_WAIT_MS", float, "ms a batch waits for more texts under load"),
-    ("--torch-threads", "APP_TORCH_THREADS", int, "CPU threads per forward pass"),
+    ("--torch-threads", "APP_TORCH_THREADS", int, "CPU threads per forward pass (both runtimes)"),
     ("--log-level", "APP_LOG_LEVEL", str, "debug, info, warning or error"),
 )
 
@@ -116,6 +120,8 @@ def _problem(settings: Settings) -> str | None:
         return "batch_max_size must be at least 1"
     if settings.batch_wait_ms < 0:
         return "batch_wait_ms must not be negative"
+    if settings.runtime not in RUNTIMES:
+        return f"runtime must be {', '.join(RUNTIMES[:-1])} or {RUNTIMES[-1]}"
     if settings.log_level.lower() not in ("debug", "info", "warning", "error"):
         return "log_level must be debug, info, warning or error"
     return None

@@ -1,4 +1,9 @@
-"""Building the service: the products, the JSON routes, the metrics and the UI in one ASGI app."""
+"""Building the service: the products, the JSON routes, the metrics and the UI in one ASGI app.
+
+Start-up time is recovery time, so the slow parts run side by side: the model starts loading
+in a thread before gradio (seconds to import) is imported and the UI is built, and the
+lifespan waits for the model. gradio is therefore imported inside `create_app`, not above.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import gradio as gr
 from fastapi import FastAPI
 
 from app.config import Settings
@@ -18,7 +22,6 @@ from app.metrics import Metrics, MetricsMiddleware
 from app.routes import build_router, error_handler
 from app.services import Services
 from app.systemd import Watchdog
-from app.ui import build_ui
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +34,13 @@ def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
     metrics = Metrics()
     model = LocalModel(
         settings.model,
+        runtime=settings.runtime,
         threads=settings.torch_threads,
         batch_max_size=settings.batch_max_size,
         batch_wait=settings.batch_wait_ms / 1000,
         on_batch=metrics.batch_size.observe,
     )
+    model.begin_loading()
     api = InferenceApi(
         settings.api_model,
         settings.hf_token,
@@ -72,5 +77,9 @@ def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
     app.include_router(build_router(services))
     app.add_exception_handler(AppError, error_handler(services))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    import gradio as gr
+
+    from app.ui import build_ui
+
     # show_error=False: the UI shows the app's own gr.Error messages, never raw exception texts.
     return gr.mount_gradio_app(app, build_ui(services), path="/", ssr_mode=False, show_error=False)

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
-from app.classifier import MicroBatcher, Prediction, load_pipeline, pipeline_classifier
+from app.classifier import (
+    ClassifyBatch,
+    MicroBatcher,
+    Prediction,
+    load_pipeline,
+    pipeline_classifier,
+)
 from app.errors import AppError
+from app.onnx_classifier import OnnxClassifier, onnx_file
 from app.readiness import canary_failures, model_version
 
 logger = logging.getLogger(__name__)
@@ -31,19 +42,47 @@ class Readiness:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded model: its batch function and the version that answers."""
+
+    classify: ClassifyBatch
+    version: str | None
+
+
+def resolve_runtime(model: str, requested: str) -> str:
+    """`onnx` or `torch`: `auto` is onnx for a model dir carrying an ONNX file, else torch."""
+    if requested != "auto":
+        return requested
+    return "onnx" if onnx_file(model) else "torch"
+
+
+def load(model: str, runtime: str, threads: int) -> Loaded:
+    """Load `model` on `runtime` ("onnx" or "torch"); raises whatever loading raises."""
+    if runtime == "onnx":
+        return Loaded(OnnxClassifier(Path(model), threads), model_version(model, None))
+    pipe = load_pipeline(model, threads)
+    return Loaded(pipeline_classifier(pipe), model_version(model, pipe))
+
+
 class LocalModel:
-    """The sentiment model named by `model` (Hub id or directory), once `start()` has loaded it."""
+    """The sentiment model named by `model` (Hub id or directory), once `start()` has loaded it.
+
+    + runtime: "onnx", "torch" or "auto" (see `resolve_runtime`)
+    """
 
     def __init__(
         self,
         model: str,
         *,
+        runtime: str = "auto",
         threads: int,
         batch_max_size: int,
         batch_wait: float,
         on_batch: Callable[[int], None],
     ) -> None:
         self.model = model
+        self.runtime = resolve_runtime(model, runtime)
         self.version: str | None = None
         self._threads = threads
         self._batch_max_size = batch_max_size
@@ -51,24 +90,54 @@ class LocalModel:
         self._on_batch = on_batch
         self._batcher: MicroBatcher | None = None
         self._problem = "the model is loading"
+        self._loading: Future[Loaded] | None = None
+
+    def begin_loading(self) -> None:
+        """Start loading in a thread now, so the caller can import the UI meanwhile.
+
+        The thread is a daemon: an app that is built but never started must not keep the
+        interpreter alive.
+        """
+        if self._loading is not None:
+            return
+        loading: Future[Loaded] = Future()
+        self._loading = loading
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                loading.set_result(load(self.model, self.runtime, self._threads))
+            except BaseException as error:
+                loading.set_exception(error)
+            else:
+                logger.info("Model loaded in %.2fs", time.monotonic() - started)
+
+        threading.Thread(target=run, name="model-loader", daemon=True).start()
 
     async def start(self) -> None:
-        """Load the model (in a thread: it takes seconds) and start batching."""
+        """Finish loading the model (begun by `begin_loading` or now) and start batching."""
+        self.begin_loading()
+        assert self._loading is not None
         try:
-            pipe = await asyncio.to_thread(load_pipeline, self.model, self._threads)
+            loaded = await asyncio.wrap_future(self._loading)
         except Exception as error:
             self._problem = f"the model {self.model!r} failed to load: {_short(error)}"
             logger.error("%s", self._problem)
             return
-        self.version = model_version(self.model, pipe)
+        self.version = loaded.version
         self._batcher = MicroBatcher(
-            pipeline_classifier(pipe),
+            loaded.classify,
             max_size=self._batch_max_size,
             max_wait=self._batch_wait,
             on_batch=self._on_batch,
         )
         self._batcher.start()
-        logger.info("Loaded model %s (version %s)", self.model, self.version or "unknown")
+        logger.info(
+            "Serving model %s (version %s) on %s",
+            self.model,
+            self.version or "unknown",
+            self.runtime,
+        )
 
     async def stop(self) -> None:
         if self._batcher is not None:

@@ -85,3 +85,16 @@ def test_invalid_settings_stop_with_a_message(
         parse_settings(argv, environ)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_runtime_comes_from_the_flag_over_the_environment() -> None:
+    assert parse_settings([], {}).runtime == "auto"
+    assert parse_settings([], {"APP_RUNTIME": "torch"}).runtime == "torch"
+    assert parse_settings(["--runtime", "onnx"], {"APP_RUNTIME": "torch"}).runtime == "onnx"
+
+
+def test_an_unknown_runtime_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings(["--runtime", "tensorflow"], {})
+    assert exit_info.value.code == 2
+    assert "runtime must be auto, onnx or torch" in capsys.readouterr().err
