@@ -79,7 +79,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    problems = verify(args.dir)
+    problems = verify(args.dir, runtime=args.runtime)
     for problem in problems:
         print(f"{args.dir}: {problem}", file=sys.stderr)
     if not problems:
@@ -116,6 +116,7 @@ def parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("verify", help="check a model dir against its manifest")
     check.add_argument("dir", type=Path)
+    check.add_argument("--runtime", help="only the files this runtime needs must be present")
     check.set_defaults(run=_verify)
 
     fetch = commands.add_parser("fetch", help="download a Hub model into the artifact layout")

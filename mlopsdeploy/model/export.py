@@ -85,12 +85,40 @@ def export_fp32(model_dir: Path) -> Path:
     return dest
 
 
+def ffn_output_matmuls(onnx_path: Path) -> list[str]:
+    """The MatMuls that project each layer's GELU output back to the hidden size.
+
+    Their inputs have the widest range of the network, so quantizing them to 8 bits flips the
+    most labels (measured on the held-out tweets: 99.1 % agreement with them, 99.6 % without).
+    BERT names them `.../output/dense/MatMul`, DistilBERT `.../ffn/lin2/MatMul`.
+    """
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul"
+        and (
+            ("/output/dense/" in node.name and "/attention/" not in node.name)
+            or "/ffn/lin2/" in node.name
+        )
+    ]
+
+
 def quantize_int8(model_dir: Path) -> Path:
-    """Write `model_dir/model.int8.onnx`: weights int8, activations quantized at run time."""
+    """Write `model_dir/model.int8.onnx`: int8 weights per output channel, activations
+    quantized at run time, the FFN output projections left in float32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    dest = model_dir / INT8_FILE
-    quantize_dynamic(model_dir / FP32_FILE, dest, weight_type=QuantType.QInt8)
+    source, dest = model_dir / FP32_FILE, model_dir / INT8_FILE
+    quantize_dynamic(
+        source,
+        dest,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_exclude=ffn_output_matmuls(source),
+    )
     return dest
 
 

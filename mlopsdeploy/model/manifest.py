@@ -66,6 +66,12 @@ def runtime_files(manifest: dict[str, Any], runtime: str) -> list[str] | None:
     return [str(rel) for rel in files] if isinstance(files, list) else None
 
 
+def serving_runtime(manifest: dict[str, Any]) -> str:
+    """The runtime a host serving this model needs: "onnx" when the model carries an ONNX
+    export (its manifest lists the onnx runtime's files), else "torch"."""
+    return "onnx" if runtime_files(manifest, "onnx") else "torch"
+
+
 def verify(model_dir: str | Path, runtime: str | None = None) -> list[str]:
     """Problems that make `model_dir` differ from its manifest; empty when the artifact is intact.
 

@@ -1,4 +1,5 @@
-"""The built model itself, loaded the way the app loads it: labels, canaries, layout, modes."""
+"""The built model itself, loaded the way the app loads it (both runtimes): labels, canaries,
+agreement of the ONNX export with torch, layout, modes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlopsdeploy.model import read_manifest, verify
+from mlopsdeploy.model.agreement import MIN_AGREEMENT, onnx_labels
 from mlopsdeploy.model.build import MIN_TWEET_ACCURACY
 from mlopsdeploy.model.canaries import CANARIES
 from mlopsdeploy.model.recipe import LABELS
@@ -42,3 +44,26 @@ def test_weights_are_fp16_on_disk_and_float32_on_load(sentiment_model_dir: Path)
 def test_files_are_world_readable(sentiment_model_dir: Path) -> None:
     for path in sentiment_model_dir.iterdir():
         assert path.stat().st_mode & 0o777 == 0o644, path.name
+
+
+def test_shipped_onnx_files_agree_with_torch(sentiment_model_dir: Path) -> None:
+    manifest = read_manifest(sentiment_model_dir)
+    shipped = [
+        figures
+        for figures in manifest["onnx"]["variants"].values()
+        if figures["file"] in manifest["files"]
+    ]
+    assert manifest["onnx"]["serves"] in [figures["file"] for figures in shipped]
+    for figures in shipped:
+        assert figures["held_out_tweets"]["agreement"] >= MIN_AGREEMENT, figures["file"]
+        assert figures["held_out_tweets"]["n"] == manifest["metrics"]["held_out_tweets"]["n"]
+        assert figures["canaries"] == {"n": len(CANARIES), "agree": len(CANARIES)}
+
+
+def test_served_onnx_file_gets_every_canary_right(sentiment_model_dir: Path) -> None:
+    manifest = read_manifest(sentiment_model_dir)
+    labels = onnx_labels(
+        sentiment_model_dir, manifest["onnx"]["serves"], [c.text for c in CANARIES]
+    )
+    assert labels == [c.label for c in CANARIES]
+    assert verify(sentiment_model_dir, runtime="onnx") == []

@@ -33,3 +33,19 @@ def test_gate_failure_exits_non_zero_with_the_reason(
     )
     assert main(["build", "--out", str(tmp_path / "out"), "--threads", "1"]) == 1
     assert "build failed: model failed the gate" in capsys.readouterr().err
+
+
+def test_verify_for_a_runtime_accepts_a_dir_without_the_other_runtimes_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("config.json", "model.safetensors", "model.onnx"):
+        (tmp_path / name).write_bytes(name.encode())
+    runtimes = {
+        "torch": ["config.json", "model.safetensors"],
+        "onnx": ["config.json", "model.onnx"],
+    }
+    write_manifest(tmp_path, "v2", runtimes=runtimes)
+    (tmp_path / "model.safetensors").unlink()
+    assert main(["verify", "--runtime", "onnx", str(tmp_path)]) == 0
+    assert main(["verify", str(tmp_path)]) == 1
+    assert "model.safetensors: missing" in capsys.readouterr().err

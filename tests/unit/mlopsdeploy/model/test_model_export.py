@@ -102,3 +102,10 @@ def test_agreement_is_measured_for_each_variant(exported: Path) -> None:
 def test_version_id_follows_the_trained_model() -> None:
     assert export.version_id("trained-a") == export.version_id("trained-a")
     assert export.version_id("trained-a") != export.version_id("trained-b")
+
+
+def test_int8_keeps_each_layers_ffn_output_in_float(exported: Path) -> None:
+    assert export.ffn_output_matmuls(exported / export.FP32_FILE) == [
+        "/bert/encoder/layer.0/output/dense/MatMul",
+        "/bert/encoder/layer.1/output/dense/MatMul",
+    ]

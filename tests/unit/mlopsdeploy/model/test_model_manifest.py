@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlopsdeploy.model import MANIFEST_NAME, verify
-from mlopsdeploy.model.manifest import read_manifest, write_manifest
+from mlopsdeploy.model.manifest import read_manifest, serving_runtime, write_manifest
 
 
 @pytest.fixture
@@ -106,3 +106,8 @@ def test_a_runtime_file_the_manifest_does_not_hash_is_a_problem(two_runtime_dir:
         "runtimes.onnx: model.onnx is not among the hashed files",
         "manifest.json: no files listed for runtime 'gpu'",
     ]
+
+
+def test_a_model_with_onnx_files_is_served_on_onnx(two_runtime_dir: Path) -> None:
+    assert serving_runtime(read_manifest(two_runtime_dir)) == "onnx"
+    assert serving_runtime({"version": "fetched", "files": {"model.safetensors": "…"}}) == "torch"
