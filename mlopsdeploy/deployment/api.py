@@ -84,7 +84,9 @@ def make_plan(
     record: GateRecord | None = None,
 ) -> plans.Plan:
     """The Plan for a connected host: lock and wheelhouse for *its* Python, token read now."""
-    lock, python, wheelhouse = prepare_runtime(target, cfg, options, bundle.spec)
+    lock, python, wheelhouse = prepare_runtime(
+        target, cfg, options, bundle.spec, bundle.requirements
+    )
     return plans.Plan(
         cfg=cfg,
         lock=lock,
@@ -99,16 +101,23 @@ def make_plan(
 
 
 def prepare_runtime(
-    target: Host, cfg: HostConfig, options: DeployOptions, spec: AppSpec | None = None
+    target: Host,
+    cfg: HostConfig,
+    options: DeployOptions,
+    spec: AppSpec | None = None,
+    requires: Sequence[str] | None = None,
 ) -> tuple[Lock, PythonTarget, Path | None]:
     """Lock (and offline, wheelhouse) for the host's Python; DeployError when it cannot run
-    the pinned stack. Reads one fact and changes nothing on the host."""
+    the pinned stack. Reads one fact and changes nothing on the host.
+
+    + requires: the bundled app's requirements for its model's runtime (see build_release)
+    """
     python = target.get_fact(TargetPython)
     if python is None:
         raise DeployError(cfg.name, "python3 is not installed on the host")
     try:
         check_python(python.version, APP_DISTRIBUTION)
-        lock = pinned_requirements(python, requires=spec.requirements if spec else None)
+        lock = pinned_requirements(python, requires=spec.requirements if spec else requires)
         wheelhouse = None
         if cfg.install == "offline":
             wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
@@ -190,7 +199,13 @@ def deploy(hosts: Sequence[HostConfig], options: DeployOptions | None = None) ->
             result = HostResult(
                 cfg.name, cfg.url, release=bundle.id, model_version=bundle.model_version
             )
-            preflight = partial(prepare_runtime, cfg=cfg, options=options, spec=bundle.spec)
+            preflight = partial(
+                prepare_runtime,
+                cfg=cfg,
+                options=options,
+                spec=bundle.spec,
+                requires=bundle.requirements,
+            )
             results.append(
                 _serve_host(cfg, options, result, make, bundle.canaries, preflight, bundle.spec)
             )

@@ -41,16 +41,22 @@ class CorruptVenv(Fault):
         target.guest.sh(target.service.signal_main("KILL"))
 
 
+#: The file a model is served from, in the app's order of preference (app.onnx_classifier):
+#: what a damaged model looks like depends on which runtime the host runs.
+SERVED_WEIGHTS = ("model.int8.onnx", "model.onnx", "model.safetensors")
+
+
 @dataclass
 class DamageModel(Fault):
     """Overwrite the head of the weights file (`delete=False`) or delete the file outright.
 
-    sudo, because a careful deploy makes release files read-only and a failing disk does not
-    ask for permission.
+    The weights file is `weights`, else the first of SERVED_WEIGHTS the release holds: the
+    one the app loads. sudo, because a careful deploy makes release files read-only and a
+    failing disk does not ask for permission.
     """
 
     delete: bool = False
-    weights: str = "model.safetensors"
+    weights: str | None = None
 
     breaks = (
         "the model's weights file damaged (header overwritten) or deleted, then the app restarted"
@@ -61,12 +67,14 @@ class DamageModel(Fault):
         self.name = "model-delete" if self.delete else "model-corrupt"
 
     def inject(self, target: Target) -> None:
-        path = shlex.quote(f"{target.paths.model_dir}/{self.weights}")
+        names = [self.weights] if self.weights else SERVED_WEIGHTS
+        paths = " ".join(shlex.quote(f"{target.paths.model_dir}/{name}") for name in names)
+        found = f'for f in {paths}; do test -f "$f" && break; done; test -f "$f"'
         if self.delete:
-            target.guest.sh(f"test -f {path} && sudo -n rm {path}")
+            target.guest.sh(f'{found} && sudo -n rm "$f"')
         else:
             target.guest.sh(
-                f"test -f {path} && sudo -n dd if=/dev/zero of={path} bs=4096 count=1 conv=notrunc"
+                f'{found} && sudo -n dd if=/dev/zero of="$f" bs=4096 count=1 conv=notrunc'
             )
         target.guest.sh(target.service.signal_main("KILL"))
 

@@ -7,6 +7,7 @@ a corrupted copy on the host is recognised by its checksums rather than by a tim
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
 import os
 import subprocess
 import sys
@@ -15,11 +16,21 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from mlopsdeploy.deployment import launch
 from mlopsdeploy.deployment.control.appspec import LAUNCHER, AppSpec, load_app_spec
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
+from mlopsdeploy.deployment.control.wheelhouse import APP_DISTRIBUTION
 from mlopsdeploy.deployment.facts.release import CHECKSUMS
-from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest, sha256_file, verify
+from mlopsdeploy.model.manifest import (
+    MANIFEST_NAME,
+    read_manifest,
+    runtime_files,
+    serving_runtime,
+    sha256_file,
+    verify,
+)
 
 APP_WHEEL = "app.whl"
 # The wheel is unpacked beside itself: the service imports the app from here (its PYTHONPATH).
@@ -35,6 +46,7 @@ class ReleaseBundle:
     + files: path inside the release dir -> local file
     + canaries: the sentences the gate checks, the app's own plus the model manifest's
     + spec: the app's spec (None: the bundled app); its checks replace the canaries
+    + requirements: what the host's venv installs (None: the spec's, or the app's own)
     """
 
     id: str
@@ -42,6 +54,7 @@ class ReleaseBundle:
     model_version: str
     canaries: tuple[Canary, ...] = field(default=DEFAULT_CANARIES)
     spec: AppSpec | None = None
+    requirements: tuple[str, ...] | None = None
 
     @cached_property
     def content(self) -> dict[str, str]:
@@ -146,9 +159,25 @@ def app_files(spec: AppSpec) -> dict[str, Path]:
 _LEFT_BEHIND = {"__pycache__", ".git", ".venv", "venv", ".gradio", "flagged", ".pytest_cache"}
 
 
+def bundled_requirements(runtime: str) -> tuple[str, ...]:
+    """The bundled app's requirement lines for a model served on ``runtime``: its own (the
+    ONNX runtime's) set, plus its ``torch`` extra only when the model runs on torch."""
+    lines = []
+    for line in md.distribution(APP_DISTRIBUTION).requires or ():
+        requirement = Requirement(line)
+        if requirement.marker is None or "extra" not in str(requirement.marker):
+            lines.append(line)
+        elif requirement.marker.evaluate({"extra": runtime}):
+            requirement.marker = None
+            lines.append(str(requirement))
+    return tuple(lines)
+
+
 def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
     """Verify the model against its manifest, take the app (its wheel or its files), name it.
 
+    The bundled app gets only the model files its runtime reads (an ONNX host: no torch
+    weights) and a venv of that runtime's requirements; an app spec's app gets every file.
     Raises AppSpecError for a bad ``mlopsdeploy.toml`` before anything else is built.
     """
     spec = load_app_spec(app_dir)
@@ -157,7 +186,11 @@ def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
         raise ValueError(f"model {model_dir} fails its manifest: {'; '.join(problems[:5])}")
     manifest = read_manifest(model_dir)
     files = {APP_WHEEL: build_app_wheel(app_dir, cache)} if spec.bundled else app_files(spec)
-    for rel in [*manifest["files"], MANIFEST_NAME]:
+    runtime = serving_runtime(manifest)
+    model_files = list(manifest["files"])
+    if spec.bundled:
+        model_files = runtime_files(manifest, runtime) or model_files
+    for rel in [*model_files, MANIFEST_NAME]:
         files[f"model/{rel}"] = model_dir / rel
     sums = "".join(f"{rel}\0{sha256_file(path)}\n" for rel, path in sorted(files.items()))
     return ReleaseBundle(
@@ -166,4 +199,5 @@ def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
         model_version=str(manifest["version"]),
         canaries=manifest_canaries(manifest),
         spec=None if spec.bundled else spec,
+        requirements=bundled_requirements(runtime) if spec.bundled else None,
     )

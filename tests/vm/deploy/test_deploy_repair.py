@@ -76,7 +76,7 @@ def test_broken_package_is_reinstalled_alone(deployed: Deployed) -> None:
 
 
 def test_model_file_failing_its_checksum_is_pushed_again(deployed: Deployed) -> None:
-    weights = f"{BASE}/current/model/model.safetensors"
+    weights = f"{BASE}/current/model/config.json"  # read by both runtimes
     before = deployed.sh(f"sha256sum < {weights}")
     deployed.sh(f"printf x >> {weights}")
     result = deployed.redeploy()

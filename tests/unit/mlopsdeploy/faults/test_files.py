@@ -86,3 +86,23 @@ def test_disk_fill_stacks_a_tiny_tmpfs_over_the_deploy_root_and_undo_unmounts_it
         "! mountpoint -q /home/u/mlopsdeploy",
         "! mountpoint -q /run/mlopsdeploy-fault-disk",
     ]
+
+
+def test_model_damage_hits_the_file_the_app_serves_from(
+    tmp_path: Path,
+    app_process: subprocess.Popen[bytes],
+    local_guest: Any,
+    make_target: Any,
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    torch_weights, onnx_weights = model / "model.safetensors", model / "model.int8.onnx"
+    for path in (torch_weights, onnx_weights):
+        path.write_bytes(b"\x01" * 8192)
+    target = make_target(_with_fake_sudo(local_guest(app_process.pid), tmp_path))
+    target.paths = AppPaths(root=str(tmp_path), venv="/nonexistent", model_dir=str(model))
+
+    DamageModel().inject(target)
+
+    assert onnx_weights.read_bytes()[:4096] == bytes(4096)
+    assert torch_weights.read_bytes() == b"\x01" * 8192

@@ -65,3 +65,27 @@ def test_app_wheel_is_rebuilt_only_when_the_source_changes(tmp_path: Path, cache
     assert build_release(app, model, cache).files["app.whl"] == first.files["app.whl"]
     (app / "src" / "app" / "__init__.py").write_text('"""changed"""\n')
     assert build_release(app, model, cache).id != first.id
+
+
+def test_a_model_with_an_onnx_export_ships_only_what_onnx_reads(
+    tmp_path: Path, cache: Path
+) -> None:
+    model = tmp_path / "onnx-model"
+    model.mkdir()
+    for name in ("config.json", "tokenizer.json", "model.safetensors", "model.onnx"):
+        (model / name).write_bytes(name.encode())
+    onnx = ["config.json", "model.onnx", "tokenizer.json"]
+    write_manifest(
+        model, "m-onnx", runtimes={"torch": ["config.json", "model.safetensors"], "onnx": onnx}
+    )
+    bundle = build_release(REPO_ROOT / "app", model, cache)
+    assert set(bundle.files) == {"app.whl", "model/manifest.json", *(f"model/{n}" for n in onnx)}
+    assert bundle.requirements is not None
+    assert "onnxruntime==1.32.*" in bundle.requirements
+    assert not [line for line in bundle.requirements if line.startswith(("torch", "transformers"))]
+
+
+def test_a_model_without_onnx_export_gets_the_torch_runtime(tmp_path: Path, cache: Path) -> None:
+    bundle = build_release(REPO_ROOT / "app", make_model(tmp_path / "m", b"weights"), cache)
+    assert bundle.requirements is not None
+    assert {"torch==2.13.0", "transformers==5.23.*"} <= set(bundle.requirements)
