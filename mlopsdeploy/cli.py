@@ -3,6 +3,7 @@
 mlopsdeploy demo                  boot the local testbed VM, deploy, print an answer of each product
 mlopsdeploy deploy [--host NAME]  deploy to the configured hosts (default: the testbed VM)
 mlopsdeploy rollback [--host NAME]
+mlopsdeploy trust NAME           confirm a re-imaged host's new SSH key, then push the secrets
 mlopsdeploy audit [--host NAME]   try the default key, passwords, root; ssh-audit; token; ports
 mlopsdeploy testbed ...           local test VMs (see docs/testbed.md)
 mlopsdeploy watch ...             the watchdog (see docs/watchdog.md)
@@ -20,6 +21,7 @@ from mlopsdeploy.config import ConfigError, HostConfig, load_hosts, state_dir
 from mlopsdeploy.deployment.api import deploy, rollback
 from mlopsdeploy.deployment.control.appspec import load_app_spec
 from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult
+from mlopsdeploy.errors import DeployError
 
 
 def _print_host(result: HostResult) -> None:
@@ -138,6 +140,39 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if all(a.ok for a in audits) else 1
 
 
+def cmd_trust(args: argparse.Namespace) -> int:
+    """Show the host key a host presents, record it once a person confirms, push the secrets."""
+    from mlopsdeploy.deployment.control.host_keys import known_hosts_entry, server_host_key
+    from mlopsdeploy.deployment.control.host_trust import (
+        awaiting_trust,
+        confirm_host_key,
+        recorded_fingerprint,
+    )
+
+    args.host = [args.name]
+    (cfg,), _ = _targets(args)
+    key = server_host_key(cfg)
+    shown = key.fingerprint
+    pending = awaiting_trust(cfg)
+    print(f"{cfg.name} ({known_hosts_entry(cfg)}) presents {key.get_name()} {shown}")
+    if pending:
+        print(f"  accepted by the watchdog with nobody confirming it: {pending}")
+    else:
+        print(f"  recorded: {recorded_fingerprint(cfg) or 'nothing yet'}")
+    print("  compare on the VM's console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
+    if args.fingerprint is None:
+        if not sys.stdin.isatty():
+            print("mlopsdeploy: not confirmed: pass --fingerprint SHA256:...", file=sys.stderr)
+            return 1
+        args.fingerprint = shown if input("Is this your VM's key? [yes/no] ") == "yes" else ""
+    if args.fingerprint != shown:
+        print(f"mlopsdeploy: {cfg.name}: not trusted; nothing was recorded", file=sys.stderr)
+        return 1
+    confirm_host_key(cfg, shown)
+    print(f"{cfg.name}: {shown} confirmed and recorded; deploying with the secrets")
+    return _report(deploy([cfg], _options(args)), args.json)
+
+
 def _delegate(module: str, argv: list[str]) -> int:
     import importlib
 
@@ -177,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=cmd_audit, api_model=None)
     audit.add_argument("--host", action="append", help="only this configured host (repeatable)")
     audit.add_argument("--json", action="store_true", help="print the checks as JSON")
+    trust = sub.add_parser("trust", help="confirm a host's new SSH key, then push the secrets")
+    trust.set_defaults(func=cmd_trust, api_model=None, accept_new_host_key=False)
+    trust.add_argument("name", help="the configured host")
+    trust.add_argument("--fingerprint", help="the SHA256:... you checked on the VM (no prompt)")
+    trust.add_argument("--json", action="store_true", help="print the deploy result as JSON")
+    trust.add_argument("--model", type=Path, help="model dir (default build/model)")
+    trust.add_argument("--gate-timeout", type=float, default=120.0, help="seconds (default 120)")
+    trust.add_argument("--quiet", action="store_true", help="hide pyinfra's per-operation log")
     sub.add_parser("testbed", help="local test VMs (python -m mlopsdeploy.testbed --help)")
     sub.add_parser("watch", help="the watchdog (python -m mlopsdeploy.watchdog --help)")
     return parser
@@ -191,6 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, ValueError) as e:
+    except (ConfigError, ValueError, DeployError) as e:
         print(f"mlopsdeploy: {e}", file=sys.stderr)
         return 2

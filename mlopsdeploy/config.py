@@ -72,6 +72,8 @@ class HostConfig:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     keep_releases: int = 3
+    harden_sshd: bool = True
+    push_secrets_on_new_host_key: bool = False
     app_dir: Path | None = None
     known_hosts: Path = field(default_factory=lambda: state_dir() / "known_hosts")
 

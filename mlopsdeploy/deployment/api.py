@@ -25,7 +25,7 @@ from mlopsdeploy.deployment.control.appspec import (
     secret_values,
 )
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle, build_release
-from mlopsdeploy.deployment.control.host_keys import check_host_key
+from mlopsdeploy.deployment.control.host_trust import awaiting_trust, settle_host_key
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, wait_healthy
 from mlopsdeploy.deployment.control.python_support import UnsupportedPython, check_python
 from mlopsdeploy.deployment.control.ssh_login import choose_login_key, key_logs_in, verify_lockdown
@@ -50,6 +50,7 @@ def ensure_access(
     accept_new_host_key: bool = False,
     result: HostResult | None = None,
     preflight: Preflight | None = None,
+    unconfirmed_host_key: bool = False,
 ) -> None:
     """Trust the host key, then make sure the own key logs in (bootstrapping it if needed).
 
@@ -59,7 +60,7 @@ def ensure_access(
     """
     result = result or HostResult(host=cfg.name, url=cfg.url)
     with timed(result, "access"):
-        check_host_key(cfg, accept_new_host_key)
+        settle_host_key(cfg, accept_new_host_key, unconfirmed_host_key)
         key = choose_login_key(cfg)
     if key != cfg.own_key:
 
@@ -87,14 +88,17 @@ def make_plan(
     lock, python, wheelhouse = prepare_runtime(
         target, cfg, options, bundle.spec, bundle.requirements
     )
+    # A host key nobody confirmed may be an impostor's: it gets the app, never the secrets.
+    untrusted = awaiting_trust(cfg)
     return plans.Plan(
         cfg=cfg,
         lock=lock,
         installer=fetch_installer(options.cache_dir, python),
         wheelhouse=wheelhouse,
         bundle=bundle,
-        token=cfg.read_token(),
-        secrets=secret_values(bundle.spec, os.environ) if bundle.spec else (),
+        token=None if untrusted else cfg.read_token(),
+        secrets=secret_values(bundle.spec, os.environ) if bundle.spec and not untrusted else (),
+        awaiting_trust=untrusted,
         gate_timeout=options.gate_timeout,
         record=record or GateRecord(),
     )
@@ -142,7 +146,9 @@ def _serve_host(
     started = time.monotonic()
     record = GateRecord()
     try:
-        ensure_access(cfg, options.accept_new_host_key, result, preflight)
+        ensure_access(
+            cfg, options.accept_new_host_key, result, preflight, options.unconfirmed_host_key
+        )
         try:
             run_pyinfra(cfg, cfg.own_key, result, lambda target: make(target, record))
         except DeployError as e:

@@ -23,7 +23,7 @@ from mlopsdeploy.deployment.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.deployment.facts.release import Releases
 from mlopsdeploy.deployment.facts.runtime import LockStamp
 from mlopsdeploy.deployment.facts.service import ServiceStatus
-from mlopsdeploy.deployment.operations import release, runtime, service
+from mlopsdeploy.deployment.operations import release, runtime, service, sshd
 from mlopsdeploy.deployment.operations.access import authorized_key
 from mlopsdeploy.deployment.operations.gate import (
     Gate,
@@ -48,6 +48,8 @@ class Plan:
     bundle: ReleaseBundle
     token: str | None = field(default=None, repr=False)
     secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    awaiting_trust: str | None = None
+    """Fingerprint of a host key nobody confirmed: secrets are withheld, the app is told why."""
     gate_timeout: float = 120.0
     record: GateRecord = field(default_factory=GateRecord)
 
@@ -89,6 +91,7 @@ def deploy_app(plan: Plan) -> None:
             key_line=public_key_line(cfg.default_key),
             present=False,
         )
+    sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=plan.record)
 
     venv_ok = host.get_fact(LockStamp, path=runtime.venv_path(cfg)) == plan.lock.digest
     index = host.get_fact(Releases, base=cfg.base_dir)
@@ -114,7 +117,11 @@ def deploy_app(plan: Plan) -> None:
         name=f"Stage release {plan.bundle.id}", base=cfg.base_dir, bundle=plan.bundle
     )
     token = service.env_file(
-        name="Token file (0600)", cfg=cfg, token=plan.token, secrets=plan.secrets
+        name="Token file (0600)",
+        cfg=cfg,
+        token=plan.token,
+        secrets=plan.secrets,
+        awaiting_trust=plan.awaiting_trust,
     )
     spec = plan.bundle.spec
     unit = service.unit_file(name="App unit", cfg=cfg, spec=spec)

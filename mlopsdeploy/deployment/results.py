@@ -25,6 +25,8 @@ class DeployOptions:
     """Settings shared by every host of one deploy.
 
     + accept_new_host_key: trust a changed SSH host key (the VM was re-imaged) and record it
+    + unconfirmed_host_key: nobody is there to vouch (the watchdog): accept a changed key, but
+      as unconfirmed; no secret goes to the host until ``mlopsdeploy trust`` (docs/deploy.md)
     + gate_timeout: seconds a new release gets to answer /readyz and the canaries correctly
     + output: print pyinfra's per-operation log (what ``pyinfra`` itself would print)
     """
@@ -33,6 +35,7 @@ class DeployOptions:
     app_dir: Path = REPO_ROOT / "app"
     cache_dir: Path = field(default_factory=lambda: state_dir() / "cache")
     accept_new_host_key: bool = False
+    unconfirmed_host_key: bool = False
     gate_timeout: float = 120.0
     output: bool = False
 

@@ -90,10 +90,22 @@ class LibraryDeployer:
 
     A request without a tag deploys the release deployed last, as a user re-running their
     deploy would: after a tagged release went out, it is the one serving.
+
+    + vouch_for_new_host_keys: the suite itself re-imaged the machine (a local testbed VM), so a
+      new host key is confirmed; on a real target nobody vouches, so it is accepted only as
+      unconfirmed and the secrets stay home until ``mlopsdeploy trust`` (as for the watchdog)
     """
 
-    def __init__(self, cfg: HostConfig, model_dir: Path, app_dir: Path, scratch: Path) -> None:
+    def __init__(
+        self,
+        cfg: HostConfig,
+        model_dir: Path,
+        app_dir: Path,
+        scratch: Path,
+        vouch_for_new_host_keys: bool = True,
+    ) -> None:
         self.cfg = cfg
+        self.vouch_for_new_host_keys = vouch_for_new_host_keys
         self.model_dir = model_dir
         self.app_dir = app_dir
         self.scratch = scratch
@@ -104,7 +116,8 @@ class LibraryDeployer:
         options = DeployOptions(
             model_dir=self.model_dir if tag is None else self._variant(tag),
             app_dir=self.app_dir,
-            accept_new_host_key=request.accept_new_host_key,
+            accept_new_host_key=request.accept_new_host_key and self.vouch_for_new_host_keys,
+            unconfirmed_host_key=request.accept_new_host_key and not self.vouch_for_new_host_keys,
         )
         start = time.monotonic()
         try:
@@ -162,7 +175,7 @@ def deployed_target(cfg: HostConfig, machine: Machine | None, api: ApiSwitch | N
     return Target(
         name=cfg.name,
         guest=SshGuest(cfg),
-        service=Service(service.UNIT, cfg.app_port, user_scope=cfg.service_scope == "user"),
+        service=Service(service.UNIT, cfg.serve_port, user_scope=cfg.service_scope == "user"),
         paths=AppPaths(
             root=cfg.base_dir,
             venv=runtime.venv_path(cfg),
@@ -190,6 +203,8 @@ def deployed_subject(
     return Subject(
         target=deployed_target(cfg, machine, api),
         probe=AppProbe(cfg.url),
-        deploy=LibraryDeployer(cfg, model_dir, app_dir, scratch),
+        deploy=LibraryDeployer(
+            cfg, model_dir, app_dir, scratch, vouch_for_new_host_keys=machine is not None
+        ),
         default_key_rejected=default_key_rejected,
     )

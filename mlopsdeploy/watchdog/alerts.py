@@ -38,7 +38,11 @@ def alert_text(event: str, incident: Incident) -> str:
     if event == "recovered":
         took = incident.seconds_to_recover or 0.0
         how = ", ".join(s.action for s in incident.actions) or "no action needed"
-        return f"[mlopsdeploy] {incident.host} recovered after {took:.1f}s ({how})"
+        notices = [
+            s.result.removeprefix("ok; ") for s in incident.actions if s.result.startswith("ok; ")
+        ]
+        text = f"[mlopsdeploy] {incident.host} recovered after {took:.1f}s ({how})"
+        return "; ".join([text, *notices])
     last = incident.steps[-1].reason if incident.steps else incident.symptom
     return (
         f"[mlopsdeploy] GAVE UP on {incident.host} after {len(incident.actions)} repairs: "

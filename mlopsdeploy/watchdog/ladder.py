@@ -34,8 +34,11 @@ class HostKeyPolicy(StrEnum):
     """What to do when the host presents a host key other than the recorded one.
 
     accept-pristine: accept it only when the host also looks freshly issued - it rejects our own
-    key and accepts the shared default key - which is what a wiped course VM looks like.
-    refuse: never; give up and let a human check (run the deploy with its recovery option).
+    key and accepts the shared default key - which is what a wiped course VM looks like, and
+    re-provision it *without secrets*: an impostor looks just the same, so the key stays
+    unconfirmed (and the token home) until a person runs ``mlopsdeploy trust HOST``, unless the
+    host opted in with ``push_secrets_on_new_host_key``.
+    refuse: never; give up and let a human check (``mlopsdeploy trust HOST``).
     """
 
     ACCEPT_PRISTINE = "accept-pristine"

@@ -23,7 +23,9 @@ from mlopsdeploy.watchdog.ssh_check import RemoteError, run_as_owner
 from mlopsdeploy.watchdog.watcher import RepairResult
 
 DEPLOY_COMMAND = (sys.executable, "-m", "mlopsdeploy.watchdog.redeploy")
-"""Run with the host's name (and --accept-new-host-key): see mlopsdeploy.watchdog.redeploy."""
+"""Run with the host's name (and --unconfirmed-host-key): see mlopsdeploy.watchdog.redeploy."""
+NOTICE = "notice: "
+"""Summary lines the child starts with this are for a person (e.g. the secrets were withheld)."""
 _POLL_S = 1.0
 _TERMINATE_S = 10.0
 
@@ -51,7 +53,7 @@ class HostRepairs:
     def __call__(self, rung: Rung) -> RepairResult:
         if rung == Rung.RESTART:
             return self.restart()
-        return self.deploy(accept_new_host_key=rung == Rung.REPROVISION)
+        return self.deploy(new_host_key=rung == Rung.REPROVISION)
 
     def restart(self) -> RepairResult:
         restart = f"{systemctl(self.cfg.service_scope)} restart {UNIT}"
@@ -63,10 +65,12 @@ class HostRepairs:
             return RepairResult(False, str(exc))
         return RepairResult(True, f"restarted {UNIT}")
 
-    def deploy(self, accept_new_host_key: bool) -> RepairResult:
+    def deploy(self, new_host_key: bool) -> RepairResult:
+        """Run the deploy; with ``new_host_key`` the changed key is accepted as *unconfirmed*:
+        nobody vouched for it, so the host gets no secrets until a person runs ``trust``."""
         argv = [*self.deploy_command, self.cfg.name]
-        if accept_new_host_key:
-            argv.append("--accept-new-host-key")
+        if new_host_key:
+            argv.append("--unconfirmed-host-key")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{self.cfg.name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
         summary = log.with_suffix(".summary")
@@ -76,7 +80,11 @@ class HostRepairs:
         if stopped:
             return RepairResult(False, f"deploy {stopped}; log {log}")
         lines = summary.read_text(errors="replace").strip().splitlines() or ["no output"]
-        return RepairResult(child.returncode == 0, f"{lines[-1]} (log {log})")
+        notices = [line.removeprefix(NOTICE) for line in lines if line.startswith(NOTICE)]
+        verdict = [line for line in lines if not line.startswith(NOTICE)] or ["no output"]
+        return RepairResult(
+            child.returncode == 0, f"{verdict[-1]} (log {log})", notice="; ".join(notices)
+        )
 
     def _wait(self, child: subprocess.Popen[bytes]) -> str | None:
         """Wait for the deploy; stop it (by its pid) if it overruns or the watchdog stops."""

@@ -35,6 +35,8 @@ class ProbeOutcome:
 class RepairResult:
     ok: bool
     detail: str
+    notice: str = ""
+    """What a person must know or do even though the repair worked (journaled and alerted)."""
 
 
 @dataclass(frozen=True)
@@ -210,9 +212,10 @@ class HostWatcher:
             log.warning("%s: %s", self.host, reason)
             result = self._safe_repair(rung)
         took = self._clock() - now
-        incident.steps.append(
-            Step(now, rung.label, reason, "ok" if result.ok else f"failed: {result.detail}", took)
-        )
+        outcome = "ok" if result.ok else f"failed: {result.detail}"
+        if result.notice:
+            outcome += f"; {result.notice}"
+        incident.steps.append(Step(now, rung.label, reason, outcome, took))
         (log.info if result.ok else log.error)(
             "%s: %s %s in %.1fs: %s",
             self.host,

@@ -8,6 +8,7 @@ quote request headers, and one of those carries the token.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,14 @@ class ApiNotConfigured(ApiError):
     """No token or no endpoint: nothing was sent, and the message names the setting to fill in."""
 
     kind = "not_configured"
+    status = 503
+
+
+class ApiAwaitingHostTrust(ApiError):
+    """The deploy withheld the token: the host's new SSH key waits for its owner's confirmation
+    (``APP_AWAITING_HOST_TRUST`` holds the key's fingerprint; see mlopsdeploy's docs/deploy.md)."""
+
+    kind = "awaiting_host_trust"
     status = 503
 
 
@@ -124,6 +133,12 @@ class InferenceApi:
                 raise self._translate(error) from None
 
     def _check_configured(self) -> None:
+        fingerprint = os.environ.get("APP_AWAITING_HOST_TRUST")
+        if fingerprint:
+            raise ApiAwaitingHostTrust(
+                f"The Inference API is off on this host until its owner confirms its new SSH "
+                f"host key ({fingerprint}) with `mlopsdeploy trust`: no token was given to it."
+            )
         if self.not_configured:
             raise ApiNotConfigured(self.not_configured)
 

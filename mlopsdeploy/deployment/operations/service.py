@@ -113,9 +113,19 @@ def render_unit(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = Non
     return "\n".join(lines) + "\n"
 
 
-def render_env(token: str | None, secrets: tuple[tuple[str, str], ...] = ()) -> str:
-    """EnvironmentFile content: the secrets and nothing else (the rest is in the unit)."""
+def render_env(
+    token: str | None,
+    secrets: tuple[tuple[str, str], ...] = (),
+    awaiting_trust: str | None = None,
+) -> str:
+    """EnvironmentFile content: the secrets and nothing else (the rest is in the unit).
+
+    While the host key awaits a person's confirmation there are no secrets, and
+    ``APP_AWAITING_HOST_TRUST`` (the key's fingerprint) lets the app say so instead.
+    """
     lines = [f"HF_TOKEN={token}\n" if token else "# no HF token configured\n"]
+    if awaiting_trust:
+        lines.append(f"APP_AWAITING_HOST_TRUST={awaiting_trust}\n")
     return "".join([*lines, *(f"{name}={value}\n" for name, value in secrets)])
 
 
@@ -160,15 +170,21 @@ def unit_file(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = None)
 
 
 @operation()
-def env_file(cfg: HostConfig, token: str | None, secrets: tuple[tuple[str, str], ...] = ()):
+def env_file(
+    cfg: HostConfig,
+    token: str | None,
+    secrets: tuple[tuple[str, str], ...] = (),
+    awaiting_trust: str | None = None,
+):
     """Write the 0600 EnvironmentFile holding the HF token, only when content or mode differ.
 
     The file is created empty with mode 0600 *before* the secret is uploaded into it, and the
     content travels over SFTP, never on a command line.
 
     + secrets: further (name, value) pairs an app's spec declares
+    + awaiting_trust: the unconfirmed host key's fingerprint (then token and secrets are None)
     """
-    content = render_env(token, secrets)
+    content = render_env(token, secrets, awaiting_trust)
     path = env_file_path(cfg)
     if host.get_fact(FileDigest, path=path) == _digest(content, "600"):
         return

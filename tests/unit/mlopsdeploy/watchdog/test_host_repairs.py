@@ -31,7 +31,15 @@ def test_redeploy_and_reprovision_report_the_child_verdict(tmp_path: Path) -> No
     assert ok.detail.startswith("deploy args ['vm1'] (log ")
     failed = repairs(tmp_path, REPORT.format(code=1))(Rung.REPROVISION)
     assert not failed.ok
-    assert failed.detail.startswith("deploy args ['vm1', '--accept-new-host-key']")
+    assert failed.detail.startswith("deploy args ['vm1', '--unconfirmed-host-key']")
+
+
+def test_a_notice_of_the_deploy_reaches_the_repair_result(tmp_path: Path) -> None:
+    code = "print('notice: secrets withheld: run mlopsdeploy trust vm1'); print('deployed r-1')"
+    result = repairs(tmp_path, code)(Rung.REPROVISION)
+    assert result.ok
+    assert result.detail.startswith("deployed r-1 (log ")
+    assert result.notice == "secrets withheld: run mlopsdeploy trust vm1"
 
 
 def test_stopping_the_watchdog_ends_a_running_deploy(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlopsdeploy.watchdog.alerts import alert_text
 from mlopsdeploy.watchdog.diagnosis import Diagnosis, HostKey, LoginKey, ServiceState
 from mlopsdeploy.watchdog.guards import host_lock
 from mlopsdeploy.watchdog.journal import Incident, Journal, Step
@@ -50,6 +51,8 @@ class FakeHost:
     repairs: list[Rung] = field(default_factory=list)
     diagnoses: int = 0
     alerts: list[str] = field(default_factory=list)
+    alert_texts: list[str] = field(default_factory=list)
+    notice: str = ""
 
     def clock(self) -> float:
         return self.now
@@ -64,10 +67,12 @@ class FakeHost:
     def repair(self, rung: Rung) -> RepairResult:
         self.repairs.append(rung)
         self.now += self.repair_s
-        return RepairResult(self.repair_ok, "done" if self.repair_ok else "gate refused")
+        detail = "done" if self.repair_ok else "gate refused"
+        return RepairResult(self.repair_ok, detail, self.notice)
 
     def send(self, event: str, incident: Incident) -> None:
         self.alerts.append(event)
+        self.alert_texts.append(alert_text(event, incident))
 
 
 def make_watcher(host: FakeHost, tmp_path: Path, settings: WatchSettings = SETTINGS) -> HostWatcher:
@@ -121,6 +126,20 @@ def test_stopped_service_is_restarted_once_then_recovers(tmp_path: Path) -> None
     assert [(s.action, s.result, s.seconds) for s in incident.steps] == [("restart", "ok", 5.0)]
     assert incident.diagnosis == STOPPED.summary()
     assert incident.state == "recovered"
+
+
+def test_reprovision_without_secrets_says_so_in_journal_and_alert(tmp_path: Path) -> None:
+    """A re-imaged host (or an impostor) got the app but not the token: the person is told
+    what happened and which command confirms the key."""
+    notice = "secrets withheld: the new host key SHA256:x of vm1 ...; run: mlopsdeploy trust vm1"
+    reimaged = Diagnosis("SSH-2.0-OpenSSH_9.2", HostKey.CHANGED, LoginKey.DEFAULT)
+    host = FakeHost([OK, REFUSED, OK], diagnosis=reimaged, notice=notice)
+    run_ticks(make_watcher(host, tmp_path), host, 5)
+    (incident,) = recorded(tmp_path)
+    assert host.repairs == [Rung.REPROVISION]
+    assert [(s.action, s.result) for s in incident.steps] == [("reprovision", f"ok; {notice}")]
+    assert host.alerts == ["detected", "recovered"]
+    assert host.alert_texts[-1].endswith(f"(reprovision); {notice}")
 
 
 def test_persistent_fault_escalates_backs_off_and_gives_up_loudly_once(
