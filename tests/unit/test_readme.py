@@ -23,8 +23,9 @@ def troubleshooting_messages() -> list[str]:
 
 
 def fragments(message: str) -> list[str]:
-    parts = re.split(r"<[^>]+>", message)
-    return [part for part in parts if len(part.strip()) >= MIN_FRAGMENT]
+    """The fixed parts of `message`, without the punctuation that joins them to placeholders."""
+    parts = (part.strip(" .,;:()…") for part in re.split(r"<[^>]+>", message))
+    return [part for part in parts if len(part) >= MIN_FRAGMENT]
 
 
 def texts(directory: str, *, skip: Path | None = None) -> str:
@@ -39,7 +40,7 @@ TESTS = re.sub(r'"\s*\n\s*f?"', "", texts("tests", skip=Path(__file__).resolve()
 
 def test_the_table_covers_every_failure_a_student_meets() -> None:
     messages = " ".join(troubleshooting_messages())
-    for cause in ("host key", "default key", "disk space", "already taken", "gate"):
+    for cause in ("host key", "default key", "disk space", "already taken", "Python", "gate"):
         assert cause in messages
 
 
