@@ -72,6 +72,7 @@ class HostConfig:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     keep_releases: int = 3
+    workers: int = 2
     harden_sshd: bool = True
     push_secrets_on_new_host_key: bool = False
     app_dir: Path | None = None
@@ -84,6 +85,8 @@ class HostConfig:
             raise ConfigError(f"{self.name}: install must be 'offline' or 'online'")
         if self.keep_releases < 2:
             raise ConfigError(f"{self.name}: keep_releases must be >= 2 so rollback has a target")
+        if self.workers < 1:
+            raise ConfigError(f"{self.name}: workers must be >= 1")
         if self.probe_port == self.app_port:
             raise ConfigError(f"{self.name}: candidate_port must differ from app_port")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.appspec import AppSpec
@@ -22,8 +23,8 @@ from mlopsdeploy.deployment.control.wheelhouse import Lock
 from mlopsdeploy.deployment.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.deployment.facts.release import Releases
 from mlopsdeploy.deployment.facts.runtime import LockStamp
-from mlopsdeploy.deployment.facts.service import ServiceStatus
-from mlopsdeploy.deployment.operations import release, runtime, service, sshd
+from mlopsdeploy.deployment.facts.service import ServiceStatus, WorkerUnits
+from mlopsdeploy.deployment.operations import release, runtime, service, sshd, workers
 from mlopsdeploy.deployment.operations.access import authorized_key
 from mlopsdeploy.deployment.operations.gate import (
     Gate,
@@ -80,6 +81,34 @@ def _check_port(cfg: HostConfig, port: int, purpose: str) -> None:
         raise DeployError(cfg.name, f"port {port} ({purpose}) is already taken: {taken[0]}")
 
 
+def _app_holds_port(cfg: HostConfig, spec: AppSpec | None) -> bool:
+    """Whether the app port is taken by the app itself (its socket, or the single unit)."""
+    if workers.serves_socket(spec):
+        layout = host.get_fact(
+            WorkerUnits,
+            prefix=workers.PREFIX,
+            scope=cfg.service_scope,
+            legacy_file=f"{service.unit_dir(cfg)}/{workers.LEGACY_UNIT}",
+        )
+        return layout.socket_active or layout.legacy
+    return host.get_fact(ServiceStatus, unit=service.UNIT, scope=cfg.service_scope).active
+
+
+def _app_running(
+    record: GateRecord,
+    cfg: HostConfig,
+    spec: AppSpec | None,
+    restart: bool,
+    after: tuple[OperationMeta, ...] = (),
+) -> OperationMeta:
+    """The app up: workers restarted in turn (bundled app), else the single unit restarted."""
+    if workers.serves_socket(spec):
+        return workers.workers_running(
+            name="App service", cfg=cfg, rollout=record.rollout, restart=restart, after=after
+        )
+    return service.service_running(name="App service", cfg=cfg, restart=restart, after=after)
+
+
 @deploy("mlopsdeploy")
 def deploy_app(plan: Plan) -> None:
     """Bring one host to ``plan``: own key only, runtime, release gated and serving."""
@@ -97,8 +126,7 @@ def deploy_app(plan: Plan) -> None:
     index = host.get_fact(Releases, base=cfg.base_dir)
     releasing = index.current != plan.bundle.id
     _check_capacity(plan, venv_ok, staged=plan.bundle.id in index.ids)
-    status = host.get_fact(ServiceStatus, unit=service.UNIT, scope=cfg.service_scope)
-    if not status.active:
+    if not _app_holds_port(cfg, plan.bundle.spec):
         _check_port(cfg, cfg.app_port, "app port")
     if releasing and index.current:
         _check_port(cfg, cfg.probe_port, "candidate port")
@@ -124,7 +152,10 @@ def deploy_app(plan: Plan) -> None:
         awaiting_trust=plan.awaiting_trust,
     )
     spec = plan.bundle.spec
-    unit = service.unit_file(name="App unit", cfg=cfg, spec=spec)
+    if workers.serves_socket(spec):
+        unit = workers.unit_files(name="App units", cfg=cfg)
+    else:
+        unit = service.unit_file(name="App unit", cfg=cfg, spec=spec)
     service.unit_file(name="Candidate unit", cfg=cfg, role="candidate", spec=spec)
     service.linger(name="Linger", cfg=cfg)
 
@@ -134,9 +165,7 @@ def deploy_app(plan: Plan) -> None:
     release.current_release(
         name="Switch current release", base=cfg.base_dir, release_id=plan.bundle.id
     )
-    running = service.service_running(
-        name="App service", cfg=cfg, restart=releasing, after=(venv, staged, token, unit)
-    )
+    running = _app_running(plan.record, cfg, spec, releasing, (venv, staged, token, unit))
     serving_verified(name="Verify serving release", gate=gate, after=running)
     release.releases_pruned(name="Prune old releases", base=cfg.base_dir, keep=cfg.keep_releases)
 
@@ -153,7 +182,7 @@ def rollback_app(
     release.current_release(
         name="Switch to previous release", base=cfg.base_dir, release_id=target.id
     )
-    running = service.service_running(name="App service", cfg=cfg, restart=True)
+    running = _app_running(record, cfg, spec, restart=True)
     gate = Gate(cfg, target, gate_timeout, record)
     serving_verified(name="Verify serving release", gate=gate, after=running)
 

@@ -11,6 +11,7 @@ once it accepts. Run by hand (tests, development) it binds `--host`/`--port` its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -25,6 +26,8 @@ from app.redaction import RedactingFilter
 from app.systemd import ReadyBeforeServing, Watchdog, listen_sockets, notify
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+# How long a stopping worker waits for requests on connections it accepted but has not read yet.
+REQUEST_GRACE_SECONDS = 2.0
 STARTUP_FAILURE = 3
 
 
@@ -59,7 +62,22 @@ class NotifyingServer(uvicorn.Server):
             notify("READY=1")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting, let just-accepted connections send their request, then shut down.
+
+        uvicorn closes a connection that has not sent a request yet at once; on a shared socket
+        that is a client who was accepted a moment before SIGTERM and gets no answer, when the
+        other workers would have served it. Such a request is read and answered instead.
+        """
         notify("STOPPING=1")
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REQUEST_GRACE_SECONDS
+        while loop.time() < deadline and any(
+            getattr(connection, "cycle", None) is None
+            for connection in self.server_state.connections
+        ):
+            await asyncio.sleep(0.02)
         await super().shutdown(sockets)
 
 

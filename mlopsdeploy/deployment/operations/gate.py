@@ -21,7 +21,9 @@ from mlopsdeploy.deployment.control.port_forward import forwarded_port
 from mlopsdeploy.deployment.control.probe import ProbeResult, wait_healthy
 from mlopsdeploy.deployment.facts.release import Releases
 from mlopsdeploy.deployment.host_commands import swap_link, systemctl
+from mlopsdeploy.deployment.operations import workers
 from mlopsdeploy.deployment.operations.service import CANDIDATE_UNIT, UNIT, journal_tail
+from mlopsdeploy.deployment.operations.workers import Rollout
 from mlopsdeploy.errors import DeployError
 
 
@@ -31,6 +33,7 @@ class GateRecord:
 
     failure: DeployError | None = None
     probes: list[ProbeResult] = field(default_factory=list)
+    rollout: Rollout = field(default_factory=Rollout)
 
 
 @dataclass(frozen=True)
@@ -77,30 +80,48 @@ def check_candidate(state: State, host: Host, gate: Gate) -> bool:
 
 
 def check_serving(state: State, host: Host, gate: Gate) -> bool:
-    """Probe the public app port; on failure put the previous release back (or stop serving)."""
+    """Probe the public app port; on failure put the previous release back (or stop serving).
+
+    With workers, a worker that did not become ready during the roll is the failure itself (no
+    probe needed), and only the workers the roll reached are restarted back onto the previous
+    release: the others never left it.
+    """
     cfg, bundle, record = gate.cfg, gate.bundle, gate.record
-    result = wait_healthy(cfg.url, bundle.canaries, gate.timeout, spec=bundle.spec)
-    record.probes.append(result)
-    if result.ok:
-        return True
-    journal = journal_tail(host, cfg, UNIT)
+    rollout = record.rollout
+    if rollout.failed:
+        cause = f"worker {rollout.failed} did not become ready"
+        journal = rollout.journal
+    else:
+        result = wait_healthy(cfg.url, bundle.canaries, gate.timeout, spec=bundle.spec)
+        record.probes.append(result)
+        if result.ok:
+            return True
+        cause = result.cause
+        journal = journal_tail(host, cfg, rollout.restarted[-1] if rollout.restarted else UNIT)
     index = host.get_fact(Releases, base=cfg.base_dir)
     ctl = systemctl(cfg.service_scope)
     base = cfg.base_dir
+    socket_layout = workers.serves_socket(bundle.spec)
     if index.previous and index.previous != bundle.id:
-        host.run_shell_command(
-            f"{swap_link(base, 'current', index.previous)} && {ctl} restart {UNIT}"
-        )
+        if socket_layout:
+            host.run_shell_command(swap_link(base, "current", index.previous))
+            reached = [*rollout.restarted, *([rollout.failed] if rollout.failed else [])]
+            workers.restart_in_turn(host, cfg, reached, workers.Rollout())
+        else:
+            host.run_shell_command(
+                f"{swap_link(base, 'current', index.previous)} && {ctl} restart {UNIT}"
+            )
         outcome = f"switched back to release {index.previous}"
     else:
-        host.run_shell_command(f"{ctl} stop {UNIT}; rm -f {shlex.quote(base)}/current")
+        units = f"{workers.SOCKET} {workers.TARGET} {workers.PREFIX}@*" if socket_layout else UNIT
+        host.run_shell_command(f"{ctl} stop {units}; rm -f {shlex.quote(base)}/current")
         outcome = "no earlier release to serve, so the service was stopped"
     return _refuse(
         host,
         record,
         DeployError(
             cfg.name,
-            f"release {bundle.id} failed on {cfg.url}: {result.cause}; {outcome}",
+            f"release {bundle.id} failed on {cfg.url}: {cause}; {outcome}",
             journal,
         ),
     )

@@ -115,6 +115,10 @@ def render_worker(cfg: HostConfig) -> str:
         "[Service]",
         "Type=notify",
         f"Sockets={SOCKET}",
+        # systemd sets the passed socket to blocking mode for every worker it starts, and that
+        # flag belongs to the socket all workers share: the others' event loops would then block
+        # in accept(). NonBlocking=yes keeps it non-blocking for all.
+        "NonBlocking=yes",
         f"WorkingDirectory={base}",
         f"EnvironmentFile={env_file_path(cfg)}",
         *(f'Environment="{key}={value}"' for key, value in env.items()),

@@ -6,6 +6,9 @@ steps that changed) and what a user sees (correct labels on the app port).
 
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,16 +57,16 @@ def steps(result: HostResult) -> set[str]:
 
 
 def test_stopped_service_is_started(deployed: Deployed) -> None:
-    deployed.sh("systemctl --user stop mlopsdeploy")
+    deployed.sh("systemctl --user stop mlopsdeploy.target")  # every worker; the socket stays
     assert steps(deployed.redeploy()) == {"App service", "Verify serving release"}
 
 
 def test_deleted_unit_is_reinstalled(deployed: Deployed) -> None:
-    unit = "~/.config/systemd/user/mlopsdeploy.service"
-    deployed.sh(f"systemctl --user disable --now mlopsdeploy && rm {unit}")
+    unit = "~/.config/systemd/user/mlopsdeploy@.service"
+    deployed.sh(f"systemctl --user disable --now mlopsdeploy.target && rm {unit}")
     deployed.sh("systemctl --user daemon-reload")
-    assert {"App unit", "App service"} <= steps(deployed.redeploy())
-    assert deployed.sh("systemctl --user is-enabled mlopsdeploy").strip() == "enabled"
+    assert {"App units", "App service"} <= steps(deployed.redeploy())
+    assert deployed.sh("systemctl --user is-enabled mlopsdeploy.target").strip() == "enabled"
 
 
 def test_broken_package_is_reinstalled_alone(deployed: Deployed) -> None:
@@ -90,7 +93,7 @@ def staged(result: HostResult) -> bool:
 
 def test_damaged_app_code_is_restored_from_the_bundle(deployed: Deployed) -> None:
     code = f"{BASE}/current/app/app/routes.py"
-    deployed.sh(f"echo 'broken(' >> {code} && systemctl --user restart mlopsdeploy")
+    deployed.sh(f"echo 'broken(' >> {code} && systemctl --user restart mlopsdeploy.target")
     result = deployed.redeploy()
     assert staged(result) and {"App service", "Verify serving release"} <= steps(result)
     assert "broken(" not in deployed.sh(f"cat {code}")
@@ -98,7 +101,7 @@ def test_damaged_app_code_is_restored_from_the_bundle(deployed: Deployed) -> Non
 
 
 def test_deleted_app_dir_is_unpacked_again(deployed: Deployed) -> None:
-    deployed.sh(f"rm -rf {BASE}/current/app && systemctl --user restart mlopsdeploy")
+    deployed.sh(f"rm -rf {BASE}/current/app && systemctl --user restart mlopsdeploy.target")
     result = deployed.redeploy()
     assert staged(result) and "App service" in steps(result)
     assert deployed.redeploy().changed == []
@@ -119,6 +122,49 @@ def test_changed_file_of_an_installed_package_is_reinstalled(deployed: Deployed)
     result = deployed.redeploy()
     assert {"Runtime venv", "App service"} <= steps(result) and not staged(result)
     assert deployed.sh(f"sha256sum < {module}") == before
+    assert deployed.redeploy().changed == []
+
+
+def deploy_in_child(deployed: Deployed, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """The same deploy in a process of its own, as a second user (or a killed one) runs it."""
+    job = tmp_path / "job.pickle"
+    job.write_bytes(pickle.dumps((deployed.cfg, deployed.control.options(deployed.model_dir))))
+    script = (
+        "import pickle, sys; from mlopsdeploy.deployment.api import deploy;"
+        " cfg, options = pickle.load(open(sys.argv[1], 'rb'));"
+        " result = deploy([cfg], options).hosts[0];"
+        " print(int(result.ok), ','.join(result.changed)); sys.exit(0 if result.ok else 1)"
+    )
+    return subprocess.Popen([sys.executable, "-c", script, str(job)], stdout=subprocess.PIPE)
+
+
+def test_two_deploys_at_once_take_turns(deployed: Deployed, tmp_path: Path) -> None:
+    deployed.sh(f"echo '# changed' >> {BASE}/current/app/app/routes.py")
+    other = deploy_in_child(deployed, tmp_path)
+    here = deploy([deployed.cfg], deployed.control.options(deployed.model_dir)).hosts[0]
+    out, _ = other.communicate(timeout=600)
+    ok, _, changed = out.decode().strip().partition(" ")
+    assert here.ok and ok == "1", (here.error, out)
+    # One repaired the host while the other waited for the lock, then found nothing to do.
+    assert sorted([bool(here.changed), bool(changed)]) == [False, True]
+    assert classify(deployed.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
+
+
+def test_deploy_killed_while_staging_converges_on_the_next_run(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    release = f"{BASE}/current"
+    deployed.sh(f"rm -r {release}/app {release}/model/config.json")
+    killed = deploy_in_child(deployed, tmp_path)
+    # Killed as soon as the stage has begun (its marker is the first thing it removes).
+    poll = f"timeout 120 sh -c 'until [ ! -e {release}/.complete ]; do sleep 0.05; done'"
+    deployed.sh(poll)
+    killed.kill()
+    killed.wait()
+    result = deployed.redeploy()
+    assert staged(result)
+    leftovers = f"cd {BASE} && ls -a . {release} | grep -E 'partial|[.]new' || true"
+    assert deployed.sh(leftovers) == ""
     assert deployed.redeploy().changed == []
 
 

@@ -32,6 +32,7 @@ from mlopsdeploy.testing.standin import StandIn
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-serving")]
 
+WORKER_PIDS = "systemctl --user show -p MainPID --value mlopsdeploy@1 mlopsdeploy@2"
 SENTENCES = {
     "I am so happy today!": "POSITIVE",
     "This is the worst day ever.": "NEGATIVE",
@@ -76,15 +77,11 @@ def test_cold_deploy_serves_correct_labels(served: Served) -> None:
 
 
 def test_second_run_changes_nothing(served: Served) -> None:
-    pid_before = remote(
-        served.vm, served.control, "systemctl --user show -p MainPID --value mlopsdeploy"
-    )
+    pid_before = remote(served.vm, served.control, WORKER_PIDS)
     again = deploy([served.cfg], served.control.options(served.model_dir)).hosts[0]
     assert again.ok, again.error
     assert again.changed == []
-    pid_after = remote(
-        served.vm, served.control, "systemctl --user show -p MainPID --value mlopsdeploy"
-    )
+    pid_after = remote(served.vm, served.control, WORKER_PIDS)
     assert pid_after == pid_before  # not restarted
 
 
@@ -152,6 +149,7 @@ def test_the_deployed_app_keeps_its_openapi_contract(served: Served) -> None:
 def test_bad_model_is_refused_and_old_release_keeps_serving(served: Served, tmp_path: Path) -> None:
     version = served_model_version(served.cfg)
     current = remote(served.vm, served.control, "readlink ~/mlopsdeploy/current")
+    workers = remote(served.vm, served.control, WORKER_PIDS)
     bad = model_variant(served.model_dir, tmp_path / "bad", "swapped-labels", swap_labels=True)
     result = deploy([served.cfg], served.control.options(bad, gate_timeout=90)).hosts[0]
     assert not result.ok
@@ -161,6 +159,7 @@ def test_bad_model_is_refused_and_old_release_keeps_serving(served: Served, tmp_
     assert " (model swapped-labels) refused by the health gate: " in message
     assert message.endswith("; the serving release was left untouched")
     assert remote(served.vm, served.control, "readlink ~/mlopsdeploy/current") == current
+    assert remote(served.vm, served.control, WORKER_PIDS) == workers  # none restarted
     assert served_model_version(served.cfg) == version
     assert classify(served.cfg, list(SENTENCES)) == list(SENTENCES.values())
 
