@@ -2,7 +2,9 @@
 
 A correct answer is `/readyz` 200 plus the right label for the app's two readiness canaries and
 a dozen everyday sentences (the deploy's gate asks the same question, `health.check_once`, with
-fewer sentences). Probing with short timeouts keeps a hung app from stretching each poll.
+fewer sentences). An app with its own spec (`mlopsdeploy.toml`) is asked its spec's checks
+instead, exactly as the gate asks them. Probing with short timeouts keeps a hung app from
+stretching each poll.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, check_once
+from mlopsdeploy.deployment.control.appspec import AppSpec
+from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, probe_once
 
 #: Everyday sentences with an obvious label, none of them in the model's training or its own
 #: canaries: a broken or swapped model gets some wrong.
@@ -51,25 +54,28 @@ class Answer:
 
 
 class AppProbe:
-    """Probes one deployed app at `url` (http://host:port)."""
+    """Probes one deployed app at `url` (http://host:port); `spec`: the app's own checks."""
 
     def __init__(
         self,
         url: str,
         sentences: tuple[Canary, ...] = PROBE_SENTENCES,
         transport: httpx.BaseTransport | None = None,
+        spec: AppSpec | None = None,
     ) -> None:
         self.url = url
         self.sentences = sentences
+        self.spec = spec
         self._client = httpx.Client(base_url=url, timeout=_TIMEOUT, transport=transport)
 
     def close(self) -> None:
         self._client.close()
 
     def correct(self) -> Answer:
-        """readyz 200 and every sentence labelled right, or the first thing that was wrong."""
+        """readyz 200 and every sentence labelled right (or every check of the app's spec
+        passed), or the first thing that was wrong."""
         try:
-            cause, version = check_once(self._client, self.sentences)
+            cause, version = probe_once(self._client, self.sentences, self.spec)
         except httpx.HTTPError as error:
             return Answer(f"{type(error).__name__}: {error}")
         return Answer(cause, version)

@@ -14,6 +14,8 @@ Options:
   --resilience-repeat N         run each fault N times (for medians)
   --resilience-target HOST      break HOST from the user's inventory instead of a test VM...
   --i-know-this-wipes HOST      ...which is destructive, so it must be confirmed by name
+  --app DIR                     deploy and break your own app (its mlopsdeploy.toml's checks
+                                are the verdict) with the faults any app must survive
 
 Records travel as test-report user properties, so under pytest-xdist each worker's records
 reach the controller with its reports, and the controller alone writes the report.
@@ -31,11 +33,13 @@ from pathlib import Path
 import pytest
 
 from mlopsdeploy.config import HostConfig, load_hosts
+from mlopsdeploy.deployment.control.appspec import AppSpec, AppSpecError, load_app_spec
 from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import CATALOGUE, ApiSwitch, Machine
 from mlopsdeploy.model.manifest import MANIFEST_NAME
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject, restore_steady_state
+from mlopsdeploy.resilience.probes import AppProbe
 from mlopsdeploy.resilience.record import Record
 from mlopsdeploy.resilience.report import summarize, text_table, write_report
 from mlopsdeploy.resilience.subjects import StandInSwitch, deployed_subject, snapshot_app
@@ -46,6 +50,8 @@ pytest_plugins = ["mlopsdeploy.testbed.pytest_plugin"]
 
 REPORT_DIR_ENV = "MLOPSDEPLOY_RESILIENCE_REPORT_DIR"
 RECORD_PROPERTY = "resilience_record"
+#: What any app must survive; the other faults assume the bundled app's routes and files.
+APP_FAULTS = ("sigkill", "home-wipe", "vm-wipe")
 #: The stand-in's `slow` mode holds a request longer than the app's API timeout (20 s).
 API_SLOW_SECONDS = 30.0
 
@@ -70,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the resilience suite against HOST from your inventory instead of a test VM",
     )
     group.addoption(
+        "--app",
+        type=Path,
+        metavar="DIR",
+        help=f"your app's dir (with mlopsdeploy.toml): only the faults {', '.join(APP_FAULTS)}",
+    )
+    group.addoption(
         "--i-know-this-wipes",
         metavar="HOST",
         help="confirm --resilience-target: faults kill, corrupt and fill things on HOST",
@@ -83,6 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption("resilience_target")
     if target:
         _inventory_host(target, config.getoption("i_know_this_wipes"))
+    app = config.getoption("app")
+    if app is not None:
+        try:
+            load_app_spec(app)
+        except AppSpecError as e:
+            raise pytest.UsageError(f"--app: {e}") from None
     config.pluginmanager.register(ReportCollector(config), "mlopsdeploy-resilience-report")
 
 
@@ -188,7 +206,9 @@ def resilience_subject(
 ) -> Iterator[Subject]:
     """A host deployed once for this worker's whole session; torn down at its end."""
     work = tmp_path_factory.mktemp("resilience")
-    release = Release(_model_dir(), snapshot_app(DeployOptions().app_dir, work / "app"), work)
+    app_dir = snapshot_app(request.config.getoption("app") or DeployOptions().app_dir, work / "app")
+    spec = load_app_spec(app_dir)
+    release = Release(_model_dir(), app_dir, work, None if spec.bundled else spec)
     target = request.config.getoption("resilience_target")
     with ExitStack() as stack:
         if target:
@@ -204,18 +224,23 @@ def resilience_subject(
 
 @dataclass(frozen=True)
 class Release:
-    """What the session deploys (model, app source snapshot) and its scratch dir."""
+    """What the session deploys (model, app source snapshot, its spec) and its scratch dir."""
 
     model_dir: Path
     app_dir: Path
     work: Path
+    spec: AppSpec | None = None
 
     def subject(
         self, cfg: HostConfig, machine: Machine | None = None, api: ApiSwitch | None = None
     ) -> Subject:
-        return deployed_subject(
+        subject = deployed_subject(
             cfg, self.model_dir, self.app_dir, self.work / "releases", machine, api
         )
+        if self.spec is not None:  # verdicts from the app's own checks, as its gate asks them
+            subject.probe.close()
+            subject.probe = AppProbe(cfg.url, spec=self.spec)
+        return subject
 
 
 def _testbed_subject(request: pytest.FixtureRequest, stack: ExitStack, release: Release) -> Subject:

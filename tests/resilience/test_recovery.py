@@ -14,18 +14,24 @@ import pytest
 
 from mlopsdeploy.faults import CATALOGUE, Fault, NotApplicable
 from mlopsdeploy.resilience import Record, Subject, run_experiment
+from mlopsdeploy.resilience.pytest_plugin import APP_FAULTS
 
 pytestmark = pytest.mark.resilience
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per fault, or `--resilience-repeat N` runs of each (ids `<fault>-<run>`)."""
+    """One test per fault, or `--resilience-repeat N` runs of each (ids `<fault>-<run>`).
+
+    With `--app DIR` (your own app) only the faults any app must survive run.
+    """
     if "fault" not in metafunc.fixturenames:
         return
     runs = metafunc.config.getoption("resilience_repeat")
+    own_app = metafunc.config.getoption("app") is not None
     params = [
         pytest.param(fault, id=fault.name if runs == 1 else f"{fault.name}-{run}")
         for fault in CATALOGUE
+        if not own_app or fault.name in APP_FAULTS
         for run in range(1, runs + 1)
     ]
     metafunc.parametrize("fault", params)
