@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlopsdeploy.model.manifest import read_manifest, verify
 from mlopsdeploy.model.recipe import Settings
@@ -88,9 +89,24 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from mlopsdeploy.model.fetch import fetch
+    from mlopsdeploy.model.build import GateFailed, export_gate, export_with_agreement
+    from mlopsdeploy.model.fetch import add_tokenizer_json, fetch
 
-    manifest = fetch(args.model_id, args.out, revision=args.revision)
+    def export(dest: Path) -> dict[str, Any]:
+        _threads(args.threads)
+        add_tokenizer_json(dest)
+        exported = export_with_agreement(Settings(), dest, lambda line: print(line, flush=True))
+        if failures := export_gate(exported):
+            raise GateFailed("ONNX export failed the gate:\n  " + "\n  ".join(failures))
+        return exported.onnx
+
+    try:
+        manifest = fetch(
+            args.model_id, args.out, revision=args.revision, export=None if args.no_onnx else export
+        )
+    except GateFailed as failure:
+        print(f"fetch failed: {failure}", file=sys.stderr)
+        return 1
     print(f"fetched {manifest['version']} to {args.out}")
     return 0
 
@@ -123,6 +139,10 @@ def parser() -> argparse.ArgumentParser:
     fetch.add_argument("model_id")
     fetch.add_argument("--out", type=Path, required=True)
     fetch.add_argument("--revision")
+    fetch.add_argument("--threads", type=int, help="torch threads for the ONNX agreement check")
+    fetch.add_argument(
+        "--no-onnx", action="store_true", help="skip the ONNX export (hosts then need torch)"
+    )
     fetch.set_defaults(run=_fetch)
     return root
 

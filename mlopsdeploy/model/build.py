@@ -115,6 +115,12 @@ def export_gate(exported: Exported) -> list[str]:
 def export_and_compare(plan: Plan, dest: Path, log: Callable[[str], None]) -> Exported:
     """The real exporter: ONNX fp32 and int8 from the saved model in `dest`, scored against
     torch on the held-out tweets and canaries; int8 is deleted unless within tolerance."""
+    return export_with_agreement(plan.settings, dest, log)
+
+
+def export_with_agreement(settings: Settings, dest: Path, log: Callable[[str], None]) -> Exported:
+    """Export any NEGATIVE/POSITIVE classifier dir (built or fetched) and measure agreement on
+    the held-out tweets `settings` select."""
     from mlopsdeploy.model import agreement, dataset
     from mlopsdeploy.model.canaries import CANARIES
     from mlopsdeploy.model.evaluate import classify
@@ -123,7 +129,7 @@ def export_and_compare(plan: Plan, dest: Path, log: Callable[[str], None]) -> Ex
     export.export_fp32(dest)
     export.quantize_int8(dest)
     splits = dataset.make_splits(
-        plan.settings, sources.TWEETS.path(), sources.ADJECTIVES.path(), sources.VADER.path()
+        settings, sources.TWEETS.path(), sources.ADJECTIVES.path(), sources.VADER.path()
     )
     tweets = [example.text for example in splits.held_out_tweets]
     canaries = [canary.text for canary in CANARIES]

@@ -60,3 +60,23 @@ def test_failed_download_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="unreachable"):
         fetch(MODEL_ID, tmp_path / "out", download=download)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_with_export_records_the_onnx_files_and_each_runtimes_files(
+    tmp_path: Path, hub_cache: Path
+) -> None:
+    def export(dest: Path) -> dict[str, Any]:
+        for name in ("tokenizer.json", "tokenizer_config.json", "model.onnx"):
+            (dest / name).write_bytes(name.encode())
+        return {"opset": 17, "serves": "model.onnx", "variants": {}}
+
+    manifest = fetch(MODEL_ID, tmp_path / "out", download=lambda **_: str(hub_cache), export=export)
+    assert manifest["onnx"]["serves"] == "model.onnx"
+    assert manifest["runtimes"]["onnx"] == [
+        "config.json",
+        "model.onnx",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
+    assert "model.safetensors" in manifest["runtimes"]["torch"]
+    assert verify(tmp_path / "out", runtime="onnx") == []
