@@ -1,18 +1,19 @@
-"""Benchmark of the app's local product: what serving over HTTP costs, what micro-batching buys.
+"""Benchmark of the app's local product on both runtimes, ONNX and torch, side by side.
 
-Prints, from one run on one machine (so the ratios compare like with like):
+Prints, from one run on one machine (so the ratios compare like with like), for each runtime:
 
-1. the raw `pipeline()` latency for one sentence (p50/p95), in this process;
-2. POST /api/sentiment latency with one client (p50/p95) against `python -m app` on loopback,
-   and its p50 as a multiple of the raw p50 (goal: at most 1.3x);
-3. throughput (sentences/s) with 16 concurrent clients, with micro-batching and without
-   (APP_BATCH_MAX_SIZE=1), and their ratio (goal: at least 2.5x), plus the mean batch size.
+1. process start to the first /readyz 200 of `python -m app` (median of `--starts`);
+2. the raw runtime call for one sentence (ONNX session / `pipeline()`) in this process, and
+   POST /api/sentiment with one client on loopback, p50 as a multiple of the raw p50 (goal:
+   at most 1.3x);
+3. throughput (sentences/s) with 16 concurrent clients, micro-batched, with the mean batch;
+4. resident memory of the serving process after the load (goal: at most 300 MB);
 
+and the ONNX figure as a multiple of the torch one (goal: 16-client throughput >= 1.5x).
 Both servers run side by side and every measurement is taken in interleaved rounds, so that on a
-shared machine each figure sees the same background load. Request counts are bounded (see the
-flags). Usage:
+shared machine each figure sees the same background load. Usage:
 
-    .venv/bin/python bench/serve.py --model build/model
+    flock /tmp/team/bench.lock .venv/bin/python bench/serve.py --model build/model
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+RUNTIMES = ("onnx", "torch")
 SENTENCES = [
     "I am so happy today!",
     "This is the worst day ever.",
@@ -54,24 +56,37 @@ SENTENCES = [
 ]
 
 
+@dataclass
+class Figures:
+    """Samples of one runtime across the rounds."""
+
+    start: list[float] = field(default_factory=list)
+    raw: list[float] = field(default_factory=list)
+    served: list[float] = field(default_factory=list)
+    throughput: list[float] = field(default_factory=list)
+    texts: float = 0.0
+    passes: float = 0.0
+    rss_mb: float = 0.0
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def load_raw_pipeline(model: str) -> Any:
-    """The pipeline as a script without any server would use it, on the app's default threads."""
-    from app.classifier import load_pipeline
+def raw_call(model: str, runtime: str) -> Callable[[str], object]:
+    """One sentence through the runtime as a script without any server would call it."""
     from app.config import Settings
+    from app.local_model import load
 
-    pipe = load_pipeline(model, Settings().torch_threads)
+    classify = load(model, runtime, Settings().torch_threads).classify
     for sentence in SENTENCES:
-        pipe(sentence)
-    return pipe
+        classify([sentence])
+    return lambda sentence: classify([sentence])
 
 
-def raw_latencies(pipe: Any, requests: int) -> list[float]:
-    """Seconds per `pipeline()` call on one sentence.
+def raw_latencies(call: Callable[[str], object], requests: int) -> list[float]:
+    """Seconds per raw call on one sentence.
 
     Each call starts after a short pause, as a served request starts in a server that was waiting
     for it: on a busy machine the scheduler favours a task that just woke over one that never
@@ -81,7 +96,7 @@ def raw_latencies(pipe: Any, requests: int) -> list[float]:
     for index in range(requests):
         time.sleep(0.005)
         start = time.perf_counter()
-        pipe(SENTENCES[index % len(SENTENCES)])
+        call(SENTENCES[index % len(SENTENCES)])
         latencies.append(time.perf_counter() - start)
     return latencies
 
@@ -92,12 +107,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass
+class Served:
+    url: str
+    pid: int
+    start_seconds: float
+
+
 @contextmanager
-def served_app(model: str, **environ: str) -> Iterator[str]:
+def served_app(model: str, runtime: str) -> Iterator[Served]:
     """`python -m app` on a free loopback port until ready; stopped with SIGTERM afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **environ, "APP_LOG_LEVEL": "warning"}
+    env = {**os.environ, "APP_LOG_LEVEL": "warning", "APP_RUNTIME": runtime}
+    started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "--model", model, "--port", str(port)],
         env=env,
@@ -114,8 +137,8 @@ def served_app(model: str, **environ: str) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 pass
-            time.sleep(0.2)
-        yield url
+            time.sleep(0.02)
+        yield Served(url, process.pid, time.perf_counter() - started)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -165,17 +188,19 @@ def batch_totals(url: str) -> tuple[float, float]:
     return values["app_classifier_batch_size_sum"], values["app_classifier_batch_size_count"]
 
 
-def milliseconds(samples: list[float]) -> str:
-    return (
-        f"p50 {statistics.median(samples) * 1000:7.2f} ms   "
-        f"p95 {percentile(samples, 0.95) * 1000:7.2f} ms   (n={len(samples)})"
-    )
+def rss_mb(pid: int) -> float:
+    """Resident memory of process `pid` in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="build/model", help="model dir or Hub id")
+    parser.add_argument("--model", default="build/model", help="model dir carrying ONNX files")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--starts", type=int, default=5, help="process starts per runtime")
     parser.add_argument("--requests", type=int, default=40, help="single sentences per round")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests-per-client", type=int, default=6, help="per round")
@@ -183,44 +208,68 @@ def main() -> int:
     model = str(Path(args.model).resolve()) if Path(args.model).exists() else args.model
     print(f"model {model}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
 
-    raw: list[float] = []
-    served: list[float] = []
-    batched: list[float] = []
-    unbatched: list[float] = []
-    with (
-        served_app(model) as batched_url,
-        served_app(model, APP_BATCH_MAX_SIZE="1") as unbatched_url,
-        httpx.Client(base_url=batched_url, timeout=120) as client,
-    ):
-        pipe = load_raw_pipeline(model)
-        one_client_latencies(client, len(SENTENCES))
-        texts = passes = 0.0
+    figures = {runtime: Figures() for runtime in RUNTIMES}
+    for _ in range(args.starts):
+        for runtime in RUNTIMES:
+            with served_app(model, runtime) as served:
+                figures[runtime].start.append(served.start_seconds)
+    with served_app(model, "onnx") as onnx, served_app(model, "torch") as torch:
+        apps = {"onnx": onnx, "torch": torch}
+        calls = {runtime: raw_call(model, runtime) for runtime in RUNTIMES}
+        clients = {r: httpx.Client(base_url=apps[r].url, timeout=120) for r in RUNTIMES}
+        for client in clients.values():
+            one_client_latencies(client, len(SENTENCES))
         # Rounds interleave every measurement, so each sees the same background load.
         for _ in range(args.rounds):
-            raw += raw_latencies(pipe, args.requests)
-            served += one_client_latencies(client, args.requests)
-            texts_before, passes_before = batch_totals(batched_url)
-            batched.append(throughput(batched_url, args.clients, args.requests_per_client))
-            texts_after, passes_after = batch_totals(batched_url)
-            texts += texts_after - texts_before
-            passes += passes_after - passes_before
-            unbatched.append(throughput(unbatched_url, args.clients, args.requests_per_client))
-
-    print(f"raw pipeline(), 1 sentence:    {milliseconds(raw)}")
-    print(f"POST /api/sentiment, 1 client: {milliseconds(served)}")
-    overhead = statistics.median(served) / statistics.median(raw)
-    print(f"  p50 overhead: {overhead:.2f}x the raw call (goal <= 1.3x)")
-    sentences = args.rounds * args.clients * args.requests_per_client
-    print(f"{args.clients} concurrent clients, {sentences} sentences each way (median of rounds):")
-    print(
-        f"  micro-batched: {statistics.median(batched):7.1f} sentences/s "
-        f"(mean batch {texts / passes:.1f} texts)"
-    )
-    print(f"  one at a time: {statistics.median(unbatched):7.1f} sentences/s")
-    speedup = statistics.median(batched) / statistics.median(unbatched)
-    print(f"  speed-up: {speedup:.2f}x (goal >= 2.5x)")
+            for runtime in RUNTIMES:
+                mine, url = figures[runtime], apps[runtime].url
+                mine.raw += raw_latencies(calls[runtime], args.requests)
+                mine.served += one_client_latencies(clients[runtime], args.requests)
+                texts_before, passes_before = batch_totals(url)
+                mine.throughput.append(throughput(url, args.clients, args.requests_per_client))
+                texts_after, passes_after = batch_totals(url)
+                mine.texts += texts_after - texts_before
+                mine.passes += passes_after - passes_before
+        for runtime in RUNTIMES:
+            figures[runtime].rss_mb = rss_mb(apps[runtime].pid)
+            clients[runtime].close()
+    print(report(figures, args.clients))
     print(f"load average at the end {os.getloadavg()[0]:.2f} (a shared machine skews all figures)")
     return 0
+
+
+def report(figures: dict[str, Figures], clients: int) -> str:
+    """The side-by-side table: medians per runtime, then onnx as a multiple of torch."""
+    onnx, torch = figures["onnx"], figures["torch"]
+    median = statistics.median
+    rows = [
+        ("start -> /readyz 200 (s)", median(onnx.start), median(torch.start), "goal <= 3 s"),
+        ("raw call p50 (ms)", median(onnx.raw) * 1e3, median(torch.raw) * 1e3, ""),
+        ("served p50, 1 client (ms)", median(onnx.served) * 1e3, median(torch.served) * 1e3, ""),
+        (
+            "served / raw p50 (x)",
+            median(onnx.served) / median(onnx.raw),
+            median(torch.served) / median(torch.raw),
+            "goal <= 1.3x",
+        ),
+        (
+            f"{clients} clients (sentences/s)",
+            median(onnx.throughput),
+            median(torch.throughput),
+            "goal onnx >= 1.5x torch",
+        ),
+        ("mean batch (texts)", onnx.texts / onnx.passes, torch.texts / torch.passes, ""),
+        ("RSS per worker (MB)", onnx.rss_mb, torch.rss_mb, "goal <= 300 MB"),
+    ]
+    lines = [f"{'':28}{'onnx':>10}{'torch':>10}{'onnx/torch':>12}"]
+    for name, a, b, goal in rows:
+        lines.append(f"{name:28}{a:>10.2f}{b:>10.2f}{a / b:>11.2f}x  {goal}")
+    ranges = {r: (min(f.start), max(f.start)) for r, f in figures.items()}
+    lines.append(
+        "start ranges: "
+        + ", ".join(f"{r} {low:.2f}-{high:.2f} s" for r, (low, high) in ranges.items())
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
