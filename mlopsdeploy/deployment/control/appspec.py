@@ -54,7 +54,7 @@ PLACEHOLDERS = ("host", "port", "model_dir", "api_model")
 _SECTIONS = {"install", "start", "model", "secrets", "env", "readiness", "checks"}
 _KEYS = {
     "install": {"requirements", "pyproject"},
-    "start": {"app", "command", "notify"},
+    "start": {"app", "command", "notify", "timeout"},
     "model": {"env"},
     "secrets": {"names"},
     "readiness": {"url", "url_alone"},
@@ -102,6 +102,8 @@ class AppSpec:
     + requirements: requirement lines the lock pins (empty: the bundled app's own wheel)
     + start_app / start_command: an object path (``app:demo``) or a command line, one of them
     + notify: the app tells systemd READY/WATCHDOG itself (only the bundled app does)
+    + start_timeout: seconds its first start may take before the gate gives up (at least the
+      deploy's own gate timeout is always granted)
     + model_env: the environment variable set to the release's model dir
     + secrets: names of secrets written to the 0600 env file (values read on the control machine)
     + env: further environment of the app, with placeholders filled per host and role
@@ -113,6 +115,7 @@ class AppSpec:
     start_app: str | None = None
     start_command: str | None = None
     notify: bool = False
+    start_timeout: float | None = None
     model_env: str | None = None
     secrets: tuple[str, ...] = ("HF_TOKEN",)
     env: Mapping[str, str] = field(default_factory=dict)
@@ -232,6 +235,13 @@ def _parse(path: Path, data: dict[str, Any]) -> AppSpec:
     notify = start.get("notify", False)
     if not isinstance(notify, bool):
         raise _fail(path, "start.notify", "must be true or false")
+    start_timeout = start.get("timeout")
+    if start_timeout is not None and (
+        isinstance(start_timeout, bool)
+        or not isinstance(start_timeout, (int, float))
+        or start_timeout <= 0
+    ):
+        raise _fail(path, "start.timeout", "must be a number of seconds > 0")
     model = _table(path, data, "model")
     model_env = _env_name(path, "model.env", model["env"]) if "env" in model else None
     secrets = _table(path, data, "secrets").get("names", [])
@@ -266,6 +276,7 @@ def _parse(path: Path, data: dict[str, Any]) -> AppSpec:
         start_app=start_app,
         start_command=start_command,
         notify=notify,
+        start_timeout=None if start_timeout is None else float(start_timeout),
         model_env=model_env,
         secrets=tuple(_env_name(path, "secrets.names", name) for name in secrets),
         env=dict(env),

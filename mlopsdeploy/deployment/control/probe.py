@@ -92,8 +92,11 @@ def wait_healthy(
 
     A model failing its canaries (or an app failing a check of its ``spec``) is final at once:
     waiting cannot fix wrong labels, and the user should learn that in seconds rather than
-    after the timeout. Without a spec (or with the bundled app's) the canaries are asked.
+    after the timeout. Without a spec (or with the bundled app's) the canaries are asked; a
+    spec may grant its app a longer first start (``start.timeout``).
     """
+    if spec is not None and spec.start_timeout:
+        timeout = max(timeout, spec.start_timeout)
     wanted = list(canaries)
     start = time.monotonic()
     cause = "no answer yet"

@@ -54,6 +54,17 @@ def test_readiness_url_must_answer_200_and_alone_is_healthy_only_when_declared()
     assert probe(http_app("POSITIVE"), spec(url_alone=True)).ok
 
 
+def test_a_spec_grants_its_app_a_longer_first_start() -> None:
+    rounds = iter(range(1000))
+
+    def starting_for_five_rounds(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503 if next(rounds) < 5 else 200)
+
+    app = httpx.MockTransport(starting_for_five_rounds)
+    patient = replace(spec(url_alone=True), start_timeout=60.0)
+    assert wait_healthy("http://app", timeout=0.0, interval=0.01, transport=app, spec=patient).ok
+
+
 class Gradio:
     """A real Gradio app on loopback whose /predict labels like the example app's."""
 

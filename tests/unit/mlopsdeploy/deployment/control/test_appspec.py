@@ -99,6 +99,7 @@ def test_command_environment_and_placeholders(tmp_path: Path) -> None:
         (lambda s: s.replace('equals = "POSITIVE"\n', ""), "checks[0] (api label).equals"),
         (lambda s: s.replace("{host}", "{hostname}"), "start.command"),
         (lambda s: s.replace("[readiness]", "[ready]"), "ready"),
+        (lambda s: s.replace("[model]", "timeout = -1\n[model]"), "start.timeout"),
     ],
 )
 def test_bad_spec_is_refused_naming_the_key(tmp_path: Path, change, names: str) -> None:
