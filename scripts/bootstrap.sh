@@ -59,10 +59,28 @@ image() {
     "$PY" -m mlopsdeploy.testbed build
 }
 
+# First-run seconds of each step on a quiet 2-core machine (later runs skip what is up to date),
+# so a user waiting through the first bootstrap sees how much is left at most.
+declare -A FIRST_RUN=([apt_packages]=60 [venv]=120 [model]=330 [image]=80)
+
+run_steps() {
+    local steps=("$@") i left took t0
+    for ((i = 0; i < ${#steps[@]}; i++)); do
+        t0=$SECONDS
+        "${steps[i]}"
+        took=$((SECONDS - t0))
+        left=0
+        for step in "${steps[@]:i+1}"; do left=$((left + FIRST_RUN[$step])); done
+        if ((took >= 2)); then
+            log "step $((i + 1))/${#steps[@]} (${steps[i]}) done in ${took}s; at most ~${left}s to go"
+        fi
+    done
+}
+
 case "$stage" in
-    all) apt_packages; venv; model; image ;;
-    venv) venv ;;
-    model) venv; model ;;
-    image) apt_packages; venv; image ;;
+    all) run_steps apt_packages venv model image ;;
+    venv) run_steps venv ;;
+    model) run_steps venv model ;;
+    image) run_steps apt_packages venv image ;;
     *) echo "usage: $0 [all|venv|model|image]" >&2; exit 2 ;;
 esac
