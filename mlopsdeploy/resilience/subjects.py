@@ -175,7 +175,7 @@ def deployed_target(cfg: HostConfig, machine: Machine | None, api: ApiSwitch | N
     return Target(
         name=cfg.name,
         guest=SshGuest(cfg),
-        service=Service(service.UNIT, cfg.serve_port, user_scope=cfg.service_scope == "user"),
+        service=Service(service.UNIT, cfg.app_port, user_scope=cfg.service_scope == "user"),
         paths=AppPaths(
             root=cfg.base_dir,
             venv=runtime.venv_path(cfg),
