@@ -36,9 +36,28 @@ from mlopsdeploy.faults.deploy import (
 from mlopsdeploy.faults.files import CorruptVenv, DamageModel, FillDisk
 from mlopsdeploy.faults.machine import CutNetwork, Reboot, WipeHome, WipeVM
 from mlopsdeploy.faults.network import ApiOutage, TakePort
-from mlopsdeploy.faults.process import HangApp, KillApp, KillUser, StopService
+from mlopsdeploy.faults.process import (
+    HangApp,
+    HangWorker,
+    KillApp,
+    KillUser,
+    KillWorker,
+    OomWorker,
+    ReleaseSwitch,
+    RestartService,
+    RollbackRelease,
+    RollingRestart,
+    StopService,
+)
 
 CATALOGUE: tuple[Fault, ...] = (
+    KillWorker(),
+    HangWorker(),
+    OomWorker(),
+    RollingRestart(),
+    ReleaseSwitch(),
+    RollbackRelease(),
+    RestartService(),
     KillApp(),
     HangApp(),
     Reboot(),
@@ -92,13 +111,20 @@ __all__ = [
     "FillDisk",
     "Guest",
     "HangApp",
+    "HangWorker",
     "InterruptedDeploy",
     "KillApp",
     "KillUser",
+    "KillWorker",
     "Machine",
     "NotApplicable",
+    "OomWorker",
     "Reboot",
     "Recovery",
+    "ReleaseSwitch",
+    "RestartService",
+    "RollbackRelease",
+    "RollingRestart",
     "Service",
     "StopService",
     "TakePort",

@@ -63,11 +63,16 @@ class ApiSwitch(Protocol):
 
 @dataclass(frozen=True)
 class Service:
-    """The app's systemd unit on the target, as the deploy installed it."""
+    """The app's systemd units on the target, as the deploy installed them.
+
+    + unit: the app as a whole (``mlopsdeploy.target`` for workers, else the single service)
+    + workers: the worker units sharing the app's socket, in order; () for a single service
+    """
 
     unit: str
     port: int
     user_scope: bool = True
+    workers: tuple[str, ...] = ()
 
     def systemctl(self, *args: str) -> str:
         """A systemctl command line for this unit's manager (user manager or sudo system).
@@ -77,15 +82,26 @@ class Service:
         """
         return systemctl("user" if self.user_scope else "system", *args)
 
-    def main_pid(self) -> str:
-        """Shell that prints the unit's MainPID, failing when the unit has no running process."""
-        show = self.systemctl("show", "-p", "MainPID", "--value", self.unit)
-        return f'pid=$({show}) && [ "$pid" -gt 0 ] && echo "$pid"'
+    def main_pids(self, units: tuple[str, ...] = ()) -> str:
+        """Shell that prints the MainPIDs of `units` (default: every process serving the app),
+        failing when none of them has a running process."""
+        show = self.systemctl("show", "-p", "MainPID", "--value", *(units or self.processes))
+        return f"pids=$({show} | grep -E '^[1-9][0-9]*$') && echo $pids"
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """The units whose main processes serve the app: every worker, or the single unit."""
+        return self.workers or (self.unit,)
 
     def signal_main(self, signal: str) -> str:
-        """Shell that sends `signal` to the unit's MainPID — by pid, never by process name."""
+        """Shell that sends `signal` to every serving process, by pid, never by process name."""
         kill = "kill" if self.user_scope else "sudo -n kill"
-        return f'pid=$({self.main_pid()}) && {kill} -{signal} "$pid"'
+        return f"pids=$({self.main_pids()}) && {kill} -{signal} $pids"
+
+    def signal_worker(self, signal: str, index: int = 0) -> str:
+        """Shell that sends `signal` to one worker's main process (the single unit's without)."""
+        kill = "kill" if self.user_scope else "sudo -n kill"
+        return f"pids=$({self.main_pids((self.processes[index],))}) && {kill} -{signal} $pids"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,25 @@
 """Faults on the app's processes: killed, hung, stopped, or the whole user session gone.
 
-Every signal goes to the pid systemd records as the unit's MainPID, looked up inside the guest:
+Every signal goes to the pid systemd records as a unit's MainPID, looked up inside the guest:
 never a name or pattern, which on an nspawn testbed could hit the control machine's processes.
+`sigkill`/`sigstop` hit every serving process (all workers at once, or the single unit); the
+`-worker` faults hit worker 1 alone, which the other workers must cover without a user noticing.
+The rolling faults (release switch, rollback, restart) are what the deploy itself does to a
+serving host, run under the suite's client load.
 """
 
 from __future__ import annotations
 
-from mlopsdeploy.faults.base import CommandFailed, Fault, Recovery, Target
+import shlex
+
+from mlopsdeploy.faults.base import (
+    CommandFailed,
+    Fault,
+    NotApplicable,
+    Recovery,
+    Target,
+    poll_guest,
+)
 
 #: systemd restarts a dead app after its restart delay (a hung one after its watchdog timeout,
 #: 20 s); the app then loads torch and its model, which took 40 s on a busy 2-core machine.
@@ -19,7 +32,7 @@ SSH_SESSION_LOST = 255
 
 class KillApp(Fault):
     name = "sigkill"
-    breaks = "SIGKILL to the app's main process: it dies without any cleanup"
+    breaks = "SIGKILL to every process serving the app (each worker's MainPID): no cleanup"
     recovery = Recovery(self_heal_seconds=SELF_HEAL_SECONDS)
 
     def inject(self, target: Target) -> None:
@@ -29,7 +42,8 @@ class KillApp(Fault):
 class HangApp(Fault):
     name = "sigstop"
     breaks = (
-        "SIGSTOP to the app's main process: it still exists and holds its port but answers nothing"
+        "SIGSTOP to every process serving the app (each worker's MainPID): they exist, hold the"
+        " socket, and answer nothing"
     )
     recovery = Recovery(self_heal_seconds=SELF_HEAL_SECONDS)
 
@@ -44,7 +58,8 @@ class HangApp(Fault):
 class StopService(Fault):
     name = "service-stop"
     breaks = (
-        "`systemctl stop` of the app's unit: a deliberate stop that Restart=always does not undo"
+        "`systemctl stop` of the app (its target: every worker): a deliberate stop that"
+        " Restart=always does not undo"
     )
     recovery = Recovery()
 
@@ -66,3 +81,115 @@ class KillUser(Fault):
         except CommandFailed as error:
             if error.returncode != SSH_SESSION_LOST:
                 raise
+
+
+def _require_workers(target: Target, count: int = 2) -> tuple[str, ...]:
+    workers = target.service.workers
+    if len(workers) < count:
+        raise NotApplicable(
+            f"needs {count} workers on the app's socket, {target.name} has {workers}"
+        )
+    return workers
+
+
+class KillWorker(Fault):
+    name = "sigkill-worker"
+    breaks = "SIGKILL to worker 1's MainPID: the other workers keep serving the shared socket"
+    recovery = Recovery(self_heal_seconds=SELF_HEAL_SECONDS)
+
+    def inject(self, target: Target) -> None:
+        _require_workers(target)
+        target.guest.sh(target.service.signal_worker("KILL"))
+
+
+class HangWorker(Fault):
+    name = "sigstop-worker"
+    breaks = "SIGSTOP to worker 1's MainPID: it holds the socket and its accepted requests"
+    recovery = Recovery(self_heal_seconds=SELF_HEAL_SECONDS)
+
+    def inject(self, target: Target) -> None:
+        _require_workers(target)
+        target.guest.sh(target.service.signal_worker("STOP"))
+
+    def undo(self, target: Target) -> None:
+        target.guest.sh(f"{target.service.signal_worker('CONT')} || true")
+
+
+class OomWorker(Fault):
+    name = "oom-worker"
+    breaks = (
+        "worker 1 OOM-killed by the kernel (its MemoryMax lowered below its use, then restored)"
+    )
+    recovery = Recovery(self_heal_seconds=SELF_HEAL_SECONDS)
+
+    def inject(self, target: Target) -> None:
+        unit = _require_workers(target)[0]
+        service = target.service
+        limit = service.systemctl("set-property", "--runtime", unit)
+        result = service.systemctl("show", "-p", "Result", "--value", unit)
+        restarts = service.systemctl("show", "-p", "NRestarts", "--value", unit)
+        before = target.guest.sh(restarts).strip()
+        target.guest.sh(f"{limit} MemoryMax=32M")
+        try:
+            # The kill is the fault; once systemd saw it (Result=oom-kill or a restart counted),
+            # the limit goes, so the restarted worker can load its model again.
+            oom = f'[ "$({result})" = oom-kill ] || [ "$({restarts})" != {shlex.quote(before)} ]'
+            poll_guest(target.guest, oom, 30)
+        finally:
+            target.guest.sh(f"{limit} MemoryMax=infinity")
+
+
+class RollingRestart(Fault):
+    name = "rolling-restart"
+    breaks = "every worker restarted in turn, the next after the previous said READY=1"
+    recovery = Recovery(self_heal_seconds=SELF_HEAL_SECONDS)
+
+    def inject(self, target: Target) -> None:
+        workers = _require_workers(target, 1)
+        target.guest.sh(" && ".join(target.service.systemctl("restart", w) for w in workers))
+
+
+class ReleaseSwitch(RollingRestart):
+    name = "release-switch"
+    breaks = "`current` re-pointed (same release) and the workers restarted in turn, as a deploy"
+
+    def inject(self, target: Target) -> None:
+        base = shlex.quote(target.paths.root)
+        target.guest.sh(
+            f"ln -sfn $(readlink {base}/current) {base}/.current.new"
+            f" && mv -T {base}/.current.new {base}/current"
+        )
+        super().inject(target)
+
+
+class RollbackRelease(RollingRestart):
+    name = "rollback"
+    breaks = "`current` and `previous` swapped and the workers restarted in turn (undone after)"
+
+    def inject(self, target: Target) -> None:
+        base = shlex.quote(target.paths.root)
+        previous = target.guest.sh(f"readlink {base}/previous || true").strip()
+        if not previous:
+            raise NotApplicable(f"{target.name} has no previous release to roll back to")
+        self._swap(target)
+
+    def undo(self, target: Target) -> None:
+        self._swap(target)
+
+    def _swap(self, target: Target) -> None:
+        base = shlex.quote(target.paths.root)
+        target.guest.sh(
+            f"cur=$(readlink {base}/current) && prev=$(readlink {base}/previous)"
+            f' && ln -sfn "$prev" {base}/.current.new && mv -T {base}/.current.new {base}/current'
+            f' && ln -sfn "$cur" {base}/.previous.new && mv -T {base}/.previous.new {base}/previous'
+        )
+        super().inject(target)
+
+
+class RestartService(Fault):
+    name = "service-restart"
+    breaks = "`systemctl restart` of the whole app: every worker at once, the socket stays"
+    recovery = Recovery(self_heal_seconds=SELF_HEAL_SECONDS)
+
+    def inject(self, target: Target) -> None:
+        target.guest.sh(target.service.systemctl("restart", target.service.unit))

@@ -19,7 +19,7 @@ import httpx
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
-from mlopsdeploy.deployment.operations import runtime, service
+from mlopsdeploy.deployment.operations import runtime, workers
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import ApiSwitch, AppPaths, CommandFailed, Machine, Service, Target
 from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest
@@ -175,7 +175,12 @@ def deployed_target(cfg: HostConfig, machine: Machine | None, api: ApiSwitch | N
     return Target(
         name=cfg.name,
         guest=SshGuest(cfg),
-        service=Service(service.UNIT, cfg.app_port, user_scope=cfg.service_scope == "user"),
+        service=Service(
+            workers.TARGET,
+            cfg.serve_port,
+            user_scope=cfg.service_scope == "user",
+            workers=tuple(workers.worker_units(cfg)),
+        ),
         paths=AppPaths(
             root=cfg.base_dir,
             venv=runtime.venv_path(cfg),

@@ -12,6 +12,9 @@ ISSUE_FAULTS = {
     "venv-corrupt", "model-corrupt", "model-delete", "disk-full", "api-down", "api-slow",
     "api-unauthorized", "port-taken", "app-code-damaged", "app-dir-deleted", "checksums-deleted",
     "venv-file-changed", "concurrent-deploy", "deploy-interrupted",
+    # issue 11: one worker of several, and what the deploy itself does to a serving host
+    "sigkill-worker", "sigstop-worker", "oom-worker", "release-switch", "rollback",
+    "service-restart", "rolling-restart",
 }  # fmt: skip
 
 
@@ -29,7 +32,7 @@ def test_by_name_finds_entries_and_lists_known_names_otherwise() -> None:
 
 def test_self_healing_faults_come_first_and_wipes_last() -> None:
     names = [fault.name for fault in CATALOGUE]
-    assert names[0] == "sigkill"
+    assert names[0] == "sigkill-worker"
     assert names[-2:] == ["home-wipe", "vm-wipe"]
 
 

@@ -3,12 +3,23 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlopsdeploy.faults import CommandFailed, HangApp, KillApp, KillUser, Service, StopService
+from mlopsdeploy.faults import (
+    CommandFailed,
+    HangApp,
+    KillApp,
+    KillUser,
+    KillWorker,
+    NotApplicable,
+    RestartService,
+    Service,
+    StopService,
+)
 
 
 def _reaches_state(pid: int, states: str, seconds: float = 5.0) -> bool:
@@ -59,3 +70,31 @@ def test_kill_user_accepts_losing_its_own_session_only(guest: Any, make_target: 
     guest.answers["pkill"] = 1
     with pytest.raises(CommandFailed):
         KillUser().inject(make_target(guest))
+
+
+def test_worker_faults_hit_worker_one_only_and_need_a_second(guest: Any, make_target: Any) -> None:
+    single = make_target(guest)
+    with pytest.raises(NotApplicable, match="needs 2 workers"):
+        KillWorker().inject(single)
+    workers = replace(
+        single,
+        service=Service(
+            "mlopsdeploy.target", 8000, workers=("mlopsdeploy@1.service", "mlopsdeploy@2.service")
+        ),
+    )
+    KillWorker().inject(workers)
+    (command,) = guest.commands
+    assert "mlopsdeploy@1.service" in command and "mlopsdeploy@2.service" not in command
+    assert command.endswith("kill -KILL $pids")
+    RestartService().inject(workers)
+    assert guest.commands[-1].endswith("systemctl --user restart mlopsdeploy.target")
+
+
+def test_sigkill_says_it_hits_every_worker(guest: Any, make_target: Any) -> None:
+    target = make_target(guest)
+    target = replace(
+        target, service=replace(target.service, workers=("a@1.service", "a@2.service"))
+    )
+    KillApp().inject(target)
+    assert "a@1.service a@2.service" in guest.commands[0]
+    assert "every process serving the app" in KillApp.breaks
