@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from mlopsdeploy.config import ConfigError, state_dir
+from mlopsdeploy.deployment.control.appspec import AppSpecError
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.watchdog import daemon
 from mlopsdeploy.watchdog.alerts import Alerter, NoAlerts, Webhook
@@ -24,7 +25,7 @@ from mlopsdeploy.watchdog.guards import FileLock, host_lock
 from mlopsdeploy.watchdog.hosts import watched_hosts
 from mlopsdeploy.watchdog.journal import Journal, summarise
 from mlopsdeploy.watchdog.ladder import HostKeyPolicy
-from mlopsdeploy.watchdog.probe import canaries_for, readiness_probe
+from mlopsdeploy.watchdog.probe import app_spec_for, canaries_for, readiness_probe
 from mlopsdeploy.watchdog.repairs import HostRepairs
 from mlopsdeploy.watchdog.ssh_check import diagnose
 from mlopsdeploy.watchdog.watcher import HostWatcher, WatchSettings, run_watchers
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return watch(args, state)
-    except ConfigError as exc:
+    except (ConfigError, AppSpecError) as exc:
         print(f"mlopsdeploy watch: {exc}", file=sys.stderr)
         return 2
 
@@ -124,7 +125,7 @@ def watch(args: argparse.Namespace, state: Path) -> int:
         watchers = [
             HostWatcher(
                 cfg.name,
-                probe=readiness_probe(cfg, canaries, args.probe_timeout_s),
+                probe=readiness_probe(cfg, canaries, args.probe_timeout_s, spec=app_spec_for(cfg)),
                 diagnose=partial(diagnose, cfg),
                 repair=HostRepairs(cfg, state / "deploy-logs", stop),
                 journal=journal,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.appspec import Check
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
-from mlopsdeploy.watchdog.probe import canaries_for, readiness_probe
+from mlopsdeploy.watchdog.probe import app_spec_for, canaries_for, readiness_probe
 
 CFG = HostConfig(name="vm1", address="10.213.9.2", own_key=Path("/nonexistent"), app_port=8010)
 
@@ -51,3 +53,16 @@ def test_canaries_include_the_model_manifest_ones(tmp_path: Path) -> None:
     manifest = {"canaries": [{"text": "Meh.", "expected": "NEGATIVE"}]}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert canaries_for(tmp_path) == (*DEFAULT_CANARIES, Canary("Meh.", "NEGATIVE"))
+
+
+def test_a_host_with_its_own_app_is_probed_with_that_apps_checks() -> None:
+    example = Path(__file__).resolve().parents[4] / "examples" / "gradio-app"
+    assert app_spec_for(CFG) is None  # the bundled app: canaries
+    spec = app_spec_for(replace(CFG, app_dir=example))
+    assert spec is not None and spec.checks[0].target == "/predict"
+    http_check = Check("api", "http", "/api/sentiment", "contains", "POSITIVE")
+    own = replace(spec, checks=(http_check,))
+    # Right answer with the canaries' labels wrong: only the app's own check counts.
+    assert readiness_probe(CFG, DEFAULT_CANARIES, 1.0, app(["POSITIVE"]), spec=own)().ok
+    wrong = readiness_probe(CFG, DEFAULT_CANARIES, 1.0, app(["NEGATIVE"]), spec=own)()
+    assert not wrong.ok and wrong.detail.startswith("check 'api' (/api/sentiment)")
