@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import httpx
 
 from mlopsdeploy.faults import Fault, Recovery, Target, WhileActive
+from mlopsdeploy.resilience.load import ClientLoad
 from mlopsdeploy.resilience.probes import Answer, AppProbe, poll
 from mlopsdeploy.resilience.record import DeployRun, Record, RecoveryPath
 
@@ -55,6 +56,8 @@ class Subject:
     probe: AppProbe
     deploy: Deployer
     default_key_rejected: Callable[[], bool]
+    load_rate: float = 0.0
+    """Requests/s of the client load run through each experiment (0: none)."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,15 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
     active = recovery.while_active
     tag = f"{fault.name}-{uuid.uuid4().hex[:8]}" if active and active.new_release else None
     undone = False
+    load = ClientLoad(subject.probe.url, rate=subject.load_rate) if subject.load_rate else None
     try:
+        if load is not None:
+            load.start()
         injecting = time.monotonic()
         fault.inject(subject.target)
         start = time.monotonic()
+        if load is not None:
+            load.mark_fault()
         record.inject_seconds = round(start - injecting, 3)
         if active is not None:
             _while_active(subject, active, tag, deadlines, record)
@@ -107,6 +115,9 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
             undone = True
             start = time.monotonic()
         answer = _recover(subject, recovery, tag, start, deadlines, record)
+        if load is not None:
+            load.stop()  # recovery verified: what users saw ends here
+            record.load = load.report().as_dict()
         if answer.ok:
             record.seconds_to_recover = round(time.monotonic() - start, 3)
             record.model_version = answer.model_version
@@ -116,6 +127,8 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
     except Exception as error:
         record.error = f"{type(error).__name__}: {error}"
     finally:
+        if load is not None:
+            load.stop()
         if not undone:
             try:
                 fault.undo(subject.target)

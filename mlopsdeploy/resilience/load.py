@@ -136,6 +136,10 @@ class ClientLoad:
         self._thread = threading.Thread(target=self._run, name="client-load", daemon=True)
 
     def __enter__(self) -> ClientLoad:
+        return self.start()
+
+    def start(self) -> ClientLoad:
+        """Start sending (once); the context manager does this on entry."""
         self._thread.start()
         return self
 

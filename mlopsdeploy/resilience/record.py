@@ -58,6 +58,8 @@ class Record:
     + inject_seconds: how long the injection itself took (a testbed wipe re-images the VM)
     + outage_seen: whether any probe failed in between (a fault the app rode out has none)
     + expected_path: what the fault's declared recovery predicts; a different path is a finding
+    + load: what the client load saw from steady state to recovery (`LoadReport.as_dict()`):
+      failed requests after the fault / in flight at it, longest gap, p99 latency
     """
 
     fault: str
@@ -72,6 +74,7 @@ class Record:
     checks: list[Check] = field(default_factory=list)
     model_version: str | None = None
     error: str | None = None
+    load: dict[str, Any] | None = None
 
     @property
     def verified(self) -> bool:

@@ -48,6 +48,10 @@ _PATH_COLOURS = {
 }
 
 
+#: What the client load measured, as medians beside the recovery time in the JSON summary.
+LOAD_KEYS = ("failed_after_fault", "failed_in_flight", "longest_gap_s", "p99_latency_s")
+
+
 @dataclass(frozen=True)
 class Row:
     """All runs of one fault, summarised for the table and the chart."""
@@ -59,6 +63,7 @@ class Row:
     seconds: tuple[float, ...]
     changed: tuple[int, ...]
     verified: int
+    loads: tuple[dict[str, Any], ...] = ()
 
     @property
     def median(self) -> float | None:
@@ -81,7 +86,26 @@ class Row:
             median += f" ({min(self.seconds):.1f}-{max(self.seconds):.1f}, n={len(self.seconds)})"
         goal = "" if self.goal is None else f"≤ {self.goal:g}"
         changed = "—" if not self.changed else "/".join(str(n) for n in sorted(set(self.changed)))
-        return [self.fault, self.path, median, goal, changed, f"{self.verified}/{self.runs}"]
+        return [
+            self.fault,
+            self.path,
+            median,
+            goal,
+            self._load("failed_after_fault", "{:g}"),
+            self._load("failed_in_flight", "{:g}"),
+            self._load("longest_gap_s", "{:.2f}"),
+            self._load("p99_latency_s", "{:.2f}"),
+            changed,
+            f"{self.verified}/{self.runs}",
+        ]
+
+    def load_median(self, key: str) -> float | None:
+        values = [float(load[key]) for load in self.loads]
+        return statistics.median(values) if values else None
+
+    def _load(self, key: str, fmt: str) -> str:
+        value = self.load_median(key)
+        return "—" if value is None else fmt.format(value)
 
 
 HEADER = [
@@ -89,6 +113,10 @@ HEADER = [
     "recovery path",
     "seconds to correct answer",
     "goal",
+    "failed after fault",
+    "failed in flight",
+    "longest gap s",
+    "p99 s",
     "steps changed",
     "verified",
 ]
@@ -113,6 +141,7 @@ def summarize(records: Iterable[Record]) -> list[Row]:
                 ),
                 changed=tuple(len(d.changed) for d in deploys if d is not None),
                 verified=sum(run.verified for run in runs),
+                loads=tuple(run.load for run in runs if run.load is not None),
             )
         )
     return rows
@@ -174,7 +203,13 @@ def write_report(records: Sequence[Record], directory: Path) -> list[Path]:
         "goals_seconds": GOALS,
         "faults": [entry for row in rows if (entry := _catalogue_entry(row.fault))],
         "summary": [
-            {"fault": r.fault, "runs": r.runs, "median_seconds": r.median, "verified": r.verified}
+            {
+                "fault": r.fault,
+                "runs": r.runs,
+                "median_seconds": r.median,
+                "verified": r.verified,
+                **{f"median_{key}": r.load_median(key) for key in LOAD_KEYS if r.loads},
+            }
             for r in rows
         ],
         "records": [record.to_dict() for record in records],
@@ -195,7 +230,11 @@ def markdown(
         f"Generated {generated}. Seconds run from the moment the fault is in effect (for faults"
         " held in place while the deploy's refusal is checked: from the moment they are lifted)"
         " to the first correct answer (`/readyz` 200 and every probe sentence labelled right);"
-        " the injection's own duration is in the JSON (`inject_seconds`).",
+        " the injection's own duration is in the JSON (`inject_seconds`). A client load (a new"
+        " connection per request to `/api/sentiment`, label checked) runs from steady state to"
+        " recovery: failed requests that started after the fault took effect, those in flight at"
+        " that instant (a killed worker takes them along), the longest time without a correct"
+        " answer and the p99 latency from the fault on (medians over runs).",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
@@ -251,4 +290,15 @@ def draw_chart(rows: Sequence[Row], path: Path) -> None:
         "seconds from the fault taking effect to the first correct answer (bar: median, red: goal)"
     )
     axes.set_title("Recovery time per fault (green: systemd healed, blue: redeploy)")
+    for y, row in zip(positions, rows, strict=True):
+        failed, gap = row.load_median("failed_after_fault"), row.load_median("longest_gap_s")
+        if failed is not None and gap is not None:
+            axes.annotate(
+                f"failed {failed:g}, gap {gap:.1f}s",
+                (medians[y], y),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
     figure.savefig(path, dpi=100)

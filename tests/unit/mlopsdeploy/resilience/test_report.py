@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from matplotlib.image import imread
@@ -24,7 +25,17 @@ def _record(fault: str, seconds: float | None, path: RecoveryPath, ok: bool = Tr
     )
 
 
+LOAD = {
+    "requests": 400,
+    "failed_after_fault": 0,
+    "failed_in_flight": 2,
+    "failed_before": 0,
+    "longest_gap_s": 0.25,
+    "p99_latency_s": 0.4,
+    "failures": {"reset": 2},
+}
 RECORDS = [
+    replace(_record("sigkill-worker", 0.0, RecoveryPath.NOT_NEEDED), load=LOAD),
     _record("sigkill", 3.0, RecoveryPath.SELF_HEALED),
     _record("sigkill", 5.0, RecoveryPath.SELF_HEALED),
     _record("sigkill", 4.5, RecoveryPath.REDEPLOY),
@@ -40,10 +51,12 @@ def test_records_survive_the_trip_through_plain_data() -> None:
 
 
 def test_summary_has_medians_paths_and_unexpected_paths_flagged() -> None:
-    sigkill, wipe = summarize(RECORDS)
+    worker, sigkill, wipe = summarize(RECORDS)
     assert (sigkill.fault, sigkill.runs, sigkill.median, sigkill.verified) == ("sigkill", 3, 4.5, 3)
     assert sigkill.path == "self-healed / redeploy (expected: self-healed)"
-    assert wipe.cells() == ["vm-wipe", "redeploy", "31.0", "≤ 35", "2", "0/1"]
+    assert wipe.cells() == ["vm-wipe", "redeploy", "31.0", "≤ 35", "—", "—", "—", "—", "2", "0/1"]
+    # What the client load saw sits beside the recovery time.
+    assert worker.cells()[4:8] == ["0", "2", "0.25", "0.40"]
 
 
 def test_text_table_is_aligned() -> None:
@@ -61,17 +74,24 @@ def test_report_files_hold_table_chart_failures_and_environment(tmp_path: Path) 
         "resilience-report.png",
     ]
     document = json.loads(written[0].read_text())
-    assert len(document["records"]) == 4
-    assert document["summary"][0] == {
+    assert len(document["records"]) == 5
+    assert document["summary"][1] == {
         "fault": "sigkill", "runs": 3, "median_seconds": 4.5, "verified": 3,
     }  # fmt: skip
+    assert document["summary"][0]["median_failed_in_flight"] == 2
+    assert document["records"][0]["load"]["longest_gap_s"] == 0.25
     assert document["environment"]["cpus"] >= 1
     assert "pyinfra" in document["environment"]["packages"]
     markdown = written[1].read_text()
-    assert "| vm-wipe | redeploy | 31.0 | ≤ 35 | 2 | 0/1 |" in markdown
+    assert "| vm-wipe | redeploy | 31.0 | ≤ 35 | — | — | — | — | 2 | 0/1 |" in markdown
+    assert "| 0 | 2 | 0.25 | 0.40 |" in markdown
     assert "**vm-wipe** on vm1: shared default key rejected: default key logs in" in markdown
     assert "![recovery time per fault](resilience-report.png)" in markdown
     assert "- **vm-wipe**: the whole VM back to its pristine image" in markdown
-    assert [entry["name"] for entry in document["faults"]] == ["sigkill", "vm-wipe"]
+    assert [entry["name"] for entry in document["faults"]] == [
+        "sigkill-worker",
+        "sigkill",
+        "vm-wipe",
+    ]
     height, width, _ = imread(written[2]).shape
     assert width == 800 and height > 200
