@@ -141,6 +141,10 @@ def test_unrepairable_model_makes_it_give_up_loudly_and_keep_probing(
 
 def test_vm_wipe_is_reprovisioned(watched_host: WatchedHost, tmp_path: Path) -> None:
     incident = break_and_wait(watched_host, tmp_path, WipeVM(), REDEPLOY_S)
-    assert actions(incident) == [("reprovision", "ok")]
+    ((action, result),) = actions(incident)
+    assert action == "reprovision"
+    # Nobody confirmed the new key: the app is back, the token stayed home, the journal says why.
+    assert result.startswith("ok; secrets withheld: the new host key SHA256:")
+    assert result.endswith(f"run: mlopsdeploy trust {watched_host.cfg.name}")
     assert "host key changed" in incident.actions[0].reason
     assert watched_host.default_key_rejected()
