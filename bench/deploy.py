@@ -147,12 +147,14 @@ def main() -> None:
                 wall, result = timed_deploy(cfg, options)
                 cold.append(wall)
                 cold_results.append(result)
+            report("cold", cold, cold_results)
             noop: list[float] = []
             noop_results: list[HostResult] = []
             for _ in range(args.runs):
                 wall, result = timed_deploy(cfg, options)
                 noop.append(wall)
                 noop_results.append(result)
+            report("no-op", noop, noop_results)
             home: list[float] = []
             home_results: list[HostResult] = []
             for _ in range(args.runs):
@@ -160,11 +162,10 @@ def main() -> None:
                 wall, result = timed_deploy(cfg, options)
                 home.append(wall)
                 home_results.append(result)
+            report("home wipe", home, home_results)
             host_figures(vm, cfg, args.runs)
-    report("cold", cold, cold_results)
-    report("no-op", noop, noop_results)
-    report("home wipe", home, home_results)
-    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+            # Printed before the VM is torn down: a failing teardown must not lose the figures.
+            print(f"load average at the end {os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":
