@@ -34,6 +34,8 @@ class Diagnosis:
     login: LoginKey | None = None
     service: ServiceState | None = None
     error: str | None = None
+    workers: tuple[ServiceState, ...] = ()
+    """Every worker on the app's socket; `service` is the first one not serving (else the first)."""
 
     @property
     def reachable(self) -> bool:
@@ -48,6 +50,13 @@ class Diagnosis:
             parts.append(f"host key {self.host_key}")
         if self.login is not None:
             parts.append(f"login with {self.login} key" if self.login != "none" else "no key")
+        if self.workers:
+            up = sum(worker.serving for worker in self.workers)
+            rss = "/".join(
+                "-" if w.rss_kb is None or not w.main_pid else str(w.rss_kb // 1024)
+                for w in self.workers
+            )
+            parts.append(f"workers up {up}/{len(self.workers)} (rss MB {rss})")
         if self.service is not None:
             parts.append("unit missing" if self.service.missing else self.service.summary())
         if self.error:

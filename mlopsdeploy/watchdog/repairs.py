@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.host_commands import systemctl, under_host_lock
-from mlopsdeploy.deployment.operations.service import UNIT
+from mlopsdeploy.deployment.operations.workers import worker_units
 from mlopsdeploy.watchdog.ladder import Rung
 from mlopsdeploy.watchdog.ssh_check import RemoteError, run_as_owner
 from mlopsdeploy.watchdog.watcher import RepairResult
@@ -56,14 +56,16 @@ class HostRepairs:
         return self.deploy(new_host_key=rung == Rung.REPROVISION)
 
     def restart(self) -> RepairResult:
-        restart = f"{systemctl(self.cfg.service_scope)} restart {UNIT}"
+        # One worker after the other (each returns at READY=1): the others serve meanwhile.
+        ctl = systemctl(self.cfg.service_scope)
+        restart = " && ".join(f"{ctl} restart {unit}" for unit in worker_units(self.cfg))
         # Under the host lock: never in the middle of a deploy (which restarts it anyway).
         command = under_host_lock(self.cfg.base_dir, restart, int(self.restart_timeout_s / 2))
         try:
             run_as_owner(self.cfg, command, self.restart_timeout_s)
         except RemoteError as exc:
             return RepairResult(False, str(exc))
-        return RepairResult(True, f"restarted {UNIT}")
+        return RepairResult(True, f"restarted {', '.join(worker_units(self.cfg))} in turn")
 
     def deploy(self, new_host_key: bool) -> RepairResult:
         """Run the deploy; with ``new_host_key`` the changed key is accepted as *unconfirmed*:

@@ -14,8 +14,8 @@ import paramiko
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.host_keys import HostKey, compare_host_key, connect_transport
 from mlopsdeploy.deployment.control.ssh_login import try_key
-from mlopsdeploy.deployment.facts.service import UnitProcess
-from mlopsdeploy.deployment.operations.service import UNIT
+from mlopsdeploy.deployment.facts.service import WorkerProcesses
+from mlopsdeploy.deployment.operations.workers import worker_units
 from mlopsdeploy.watchdog.diagnosis import Diagnosis, LoginKey
 
 
@@ -38,12 +38,16 @@ def diagnose(cfg: HostConfig, timeout_s: float = 5.0) -> Diagnosis:
             return Diagnosis(banner, host_key, error=f"login failed: {type(exc).__name__}: {exc}")
         if login != LoginKey.OWN:
             return Diagnosis(banner, host_key, login)
-        fact = UnitProcess()
+        fact = WorkerProcesses()
+        units = tuple(worker_units(cfg))
         try:
-            lines = _exec(transport, fact.command(UNIT, cfg.service_scope), timeout_s)
+            lines = _exec(transport, fact.command(units, cfg.service_scope), timeout_s)
         except RemoteError as exc:
             return Diagnosis(banner, host_key, login, error=str(exc))
-        return Diagnosis(banner, host_key, login, fact.process(lines))
+        states = fact.process(lines)
+        worst = next((state for state in states if not state.serving), None)
+        worst = worst or (states[0] if states else None)
+        return Diagnosis(banner, host_key, login, worst, workers=states)
     finally:
         transport.close()
 

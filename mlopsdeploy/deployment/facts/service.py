@@ -79,6 +79,7 @@ class ServiceState:
     main_pid: int = 0
     process_state: str = ""
     process_age_s: float | None = None
+    rss_kb: int | None = None
     manager_down: bool = False
     """systemctl could not reach the service manager (user@UID.service killed or stopped)."""
 
@@ -109,7 +110,14 @@ class ServiceState:
             text += f", pid {self.main_pid} state {self.process_state or '?'}"
             if self.process_age_s is not None:
                 text += f" up {self.process_age_s:.0f}s"
+            if self.rss_kb is not None:
+                text += f" rss {self.rss_kb // 1024} MB"
         return text
+
+    @property
+    def serving(self) -> bool:
+        """Running and not stopped: a process that can take requests."""
+        return self.active_state == "active" and not self.stopped_process
 
 
 class UnitProcess(FactBase[ServiceState]):
@@ -122,7 +130,8 @@ class UnitProcess(FactBase[ServiceState]):
             f"{ctl} show {u} -p LoadState -p ActiveState -p SubState -p MainPID "
             "|| echo ManagerDown=yes; "
             f"pid=$({ctl} show -p MainPID --value {u} 2>/dev/null); "
-            'if [ "${pid:-0}" -gt 0 ]; then echo "process $(ps -o stat=,etimes= -p "$pid")"; fi'
+            'if [ "${pid:-0}" -gt 0 ]; then '
+            'echo "process $(ps -o stat=,etimes=,rss= -p "$pid")"; fi'
         )
 
     def process(self, output: list[str]) -> ServiceState:
@@ -141,6 +150,7 @@ class UnitProcess(FactBase[ServiceState]):
             main_pid=int(values.get("MainPID") or 0),
             process_state=process[0][:1] if process else "",
             process_age_s=float(process[1]) if len(process) > 1 else None,
+            rss_kb=int(process[2]) if len(process) > 2 else None,
             manager_down=values.get("ManagerDown") == "yes",
         )
 
@@ -209,3 +219,20 @@ class WorkerUnits(FactBase[WorkerLayout]):
             workers=workers,
             legacy="active" in legacy or "installed" in legacy or "activating" in legacy,
         )
+
+
+class WorkerProcesses(FactBase[tuple[ServiceState, ...]]):
+    """`UnitProcess` of every worker unit, in order: which are up, hung or gone, and their RSS."""
+
+    def command(self, units: tuple[str, ...], scope: str) -> str:
+        one = UnitProcess()
+        return "; ".join(f"echo '== {unit}'; {one.command(unit, scope)}" for unit in units)
+
+    def process(self, output: list[str]) -> tuple[ServiceState, ...]:
+        blocks: list[list[str]] = []
+        for line in output:
+            if line.startswith("== "):
+                blocks.append([])
+            elif blocks:
+                blocks[-1].append(line)
+        return tuple(UnitProcess().process(block) for block in blocks)

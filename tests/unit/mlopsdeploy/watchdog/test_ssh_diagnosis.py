@@ -18,7 +18,12 @@ from mlopsdeploy.deployment.control.host_keys import known_hosts_entry
 from mlopsdeploy.watchdog.diagnosis import HostKey, LoginKey
 from mlopsdeploy.watchdog.ssh_check import diagnose
 
-UNIT_OUTPUT = b"LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=42\nprocess Tl 7\n"
+UNIT_OUTPUT = (
+    b"== mlopsdeploy@1.service\n"
+    b"LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=42\nprocess Tl 7 307200\n"
+    b"== mlopsdeploy@2.service\n"
+    b"LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=43\nprocess Sl 9 296000\n"
+)
 
 
 @dataclass
@@ -113,8 +118,11 @@ def test_own_key_logs_in_and_reads_the_unit_state(lab: Lab) -> None:
     found = diagnose(lab.cfg)
     assert (found.host_key, found.login) == (HostKey.RECORDED, LoginKey.OWN)
     assert found.ssh_banner is not None and found.ssh_banner.startswith("SSH-2.0-")
-    assert found.service is not None and found.service.stopped_process
-    assert "systemctl --user show mlopsdeploy.service" in lab.server.commands[0]
+    assert found.service is not None and found.service.stopped_process  # worker 1, hung
+    assert [worker.main_pid for worker in found.workers] == [42, 43]
+    assert "workers up 1/2 (rss MB 300/289)" in found.summary()
+    assert "systemctl --user show mlopsdeploy@1.service" in lab.server.commands[0]
+    assert "systemctl --user show mlopsdeploy@2.service" in lab.server.commands[0]
 
 
 def test_home_wiped_host_takes_only_the_default_key(lab: Lab) -> None:
