@@ -33,13 +33,12 @@ from pathlib import Path
 import pytest
 
 from mlopsdeploy.config import HostConfig, load_hosts
-from mlopsdeploy.deployment.control.appspec import AppSpec, AppSpecError, load_app_spec
+from mlopsdeploy.deployment.control.appspec import AppSpecError, load_app_spec
 from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import CATALOGUE, ApiSwitch, Machine
 from mlopsdeploy.model.manifest import MANIFEST_NAME
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject, restore_steady_state
-from mlopsdeploy.resilience.probes import AppProbe
 from mlopsdeploy.resilience.record import Record
 from mlopsdeploy.resilience.report import summarize, text_table, write_report
 from mlopsdeploy.resilience.subjects import StandInSwitch, deployed_subject, snapshot_app
@@ -207,8 +206,7 @@ def resilience_subject(
     """A host deployed once for this worker's whole session; torn down at its end."""
     work = tmp_path_factory.mktemp("resilience")
     app_dir = snapshot_app(request.config.getoption("app") or DeployOptions().app_dir, work / "app")
-    spec = load_app_spec(app_dir)
-    release = Release(_model_dir(), app_dir, work, None if spec.bundled else spec)
+    release = Release(_model_dir(), app_dir, work)
     target = request.config.getoption("resilience_target")
     with ExitStack() as stack:
         if target:
@@ -224,23 +222,18 @@ def resilience_subject(
 
 @dataclass(frozen=True)
 class Release:
-    """What the session deploys (model, app source snapshot, its spec) and its scratch dir."""
+    """What the session deploys (model, app source snapshot) and its scratch dir."""
 
     model_dir: Path
     app_dir: Path
     work: Path
-    spec: AppSpec | None = None
 
     def subject(
         self, cfg: HostConfig, machine: Machine | None = None, api: ApiSwitch | None = None
     ) -> Subject:
-        subject = deployed_subject(
+        return deployed_subject(
             cfg, self.model_dir, self.app_dir, self.work / "releases", machine, api
         )
-        if self.spec is not None:  # verdicts from the app's own checks, as its gate asks them
-            subject.probe.close()
-            subject.probe = AppProbe(cfg.url, spec=self.spec)
-        return subject
 
 
 def _testbed_subject(request: pytest.FixtureRequest, stack: ExitStack, release: Release) -> Subject:

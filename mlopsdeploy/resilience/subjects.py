@@ -18,8 +18,9 @@ import httpx
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.control.appspec import AppSpec, load_app_spec
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
-from mlopsdeploy.deployment.operations import runtime, workers
+from mlopsdeploy.deployment.operations import runtime, service, workers
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import ApiSwitch, AppPaths, CommandFailed, Machine, Service, Target
 from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest
@@ -170,17 +171,23 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def deployed_target(cfg: HostConfig, machine: Machine | None, api: ApiSwitch | None) -> Target:
-    """Where faults act on `cfg`'s host, in the deploy's layout."""
+def deployed_target(
+    cfg: HostConfig, machine: Machine | None, api: ApiSwitch | None, spec: AppSpec | None = None
+) -> Target:
+    """Where faults act on `cfg`'s host, in the deploy's layout (an app `spec`: one unit)."""
+    user_scope = cfg.service_scope == "user"
+    units = Service(service.UNIT, cfg.serve_port, user_scope=user_scope)
+    if workers.serves_socket(spec):
+        units = Service(
+            workers.TARGET,
+            cfg.serve_port,
+            user_scope=user_scope,
+            workers=tuple(workers.worker_units(cfg)),
+        )
     return Target(
         name=cfg.name,
         guest=SshGuest(cfg),
-        service=Service(
-            workers.TARGET,
-            cfg.serve_port,
-            user_scope=cfg.service_scope == "user",
-            workers=tuple(workers.worker_units(cfg)),
-        ),
+        service=units,
         paths=AppPaths(
             root=cfg.base_dir,
             venv=runtime.venv_path(cfg),
@@ -199,15 +206,21 @@ def deployed_subject(
     machine: Machine | None = None,
     api: ApiSwitch | None = None,
 ) -> Subject:
-    """An experiment subject for the host `cfg` describes (deployed or about to be)."""
+    """An experiment subject for the host `cfg` describes (deployed or about to be).
+
+    An app with its own spec in `app_dir` is probed with its spec's checks and broken in its
+    single unit.
+    """
     default_key = cfg.default_key
+    spec = load_app_spec(app_dir)
+    own = None if spec.bundled else spec
 
     def default_key_rejected() -> bool:
         return default_key is not None and not key_logs_in(cfg, default_key)
 
     return Subject(
-        target=deployed_target(cfg, machine, api),
-        probe=AppProbe(cfg.url),
+        target=deployed_target(cfg, machine, api, own),
+        probe=AppProbe(cfg.url, spec=own),
         deploy=LibraryDeployer(
             cfg, model_dir, app_dir, scratch, vouch_for_new_host_keys=machine is not None
         ),

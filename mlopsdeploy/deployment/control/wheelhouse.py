@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,13 +68,18 @@ def _marker_environment(target: PythonTarget) -> dict[str, str]:
     return env
 
 
-def pinned_requirements(target: PythonTarget, root: str = APP_DISTRIBUTION) -> Lock:
-    """The dependency closure of ``root`` as installed here, pinned, for ``target``'s Python."""
+def pinned_requirements(
+    target: PythonTarget, root: str = APP_DISTRIBUTION, requires: Sequence[str] | None = None
+) -> Lock:
+    """The dependency closure of ``root`` as installed here, pinned, for ``target``'s Python.
+
+    ``requires`` (an app spec's requirement lines) stands in for ``root``'s own requirements.
+    """
     env = _marker_environment(target)
     pins: dict[str, str] = {}
-    pending = [root]
+    pending = [md.distribution(root).requires or () if requires is None else requires]
     while pending:
-        for spec in md.distribution(pending.pop()).requires or ():
+        for spec in pending.pop():
             req = Requirement(spec)
             if req.marker is not None and not req.marker.evaluate({**env, "extra": ""}):
                 continue
@@ -85,7 +90,7 @@ def pinned_requirements(target: PythonTarget, root: str = APP_DISTRIBUTION) -> L
                 except md.PackageNotFoundError:  # needed only on the target's Python
                     pins[name] = other_python_pin(req, target.version)
                     continue
-                pending.append(req.name)
+                pending.append(md.distribution(req.name).requires or ())
     text = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
     tag = f"{target.version}-{target.machine}"
     digest = hashlib.sha256(f"{tag}\n{text}".encode()).hexdigest()[:16]
