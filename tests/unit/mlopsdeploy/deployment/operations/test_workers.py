@@ -1,0 +1,146 @@
+"""The worker layout's units and the decisions of its operation, without a host."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyinfra.api import FunctionCommand
+
+from mlopsdeploy.config import ConfigError, HostConfig
+from mlopsdeploy.deployment.facts.service import FileDigest, WorkerLayout, WorkerUnits
+from mlopsdeploy.deployment.operations.workers import (
+    Rollout,
+    render_socket,
+    render_target,
+    render_worker,
+    restart_in_turn,
+    unit_files,
+    workers_running,
+)
+
+
+@pytest.fixture
+def cfg() -> HostConfig:
+    return HostConfig(name="vm", address="a", own_key=Path("/k"), app_port=8010, workers=2)
+
+
+def directives(unit: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in unit.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            found.setdefault(key, []).append(value)
+    return found
+
+
+def test_socket_owns_the_port_and_starts_worker_one_on_traffic(cfg: HostConfig) -> None:
+    d = directives(render_socket(cfg))
+    assert d["ListenStream"] == ["0.0.0.0:8010"]
+    assert d["Service"] == ["mlopsdeploy@1.service"]
+
+
+def test_workers_inherit_the_socket_and_say_when_ready(cfg: HostConfig) -> None:
+    d = directives(render_worker(cfg))
+    assert d["Type"] == ["notify"]
+    assert d["Sockets"] == ["mlopsdeploy.socket"]
+    assert d["NonBlocking"] == ["yes"]  # the shared socket's flag: blocking would freeze the others
+    assert d["PartOf"] == ["mlopsdeploy.target"]
+    assert d["Restart"] == ["always"] and d["WatchdogSec"] == ["20"]
+    assert not any(e.startswith('"APP_PORT') for e in d["Environment"])
+
+
+def test_target_wants_the_socket_and_each_worker(cfg: HostConfig) -> None:
+    d = directives(render_target(cfg))
+    assert d["Wants"] == ["mlopsdeploy.socket mlopsdeploy@1.service mlopsdeploy@2.service"]
+    assert d["WantedBy"] == ["default.target"]
+
+
+def test_zero_workers_is_refused() -> None:
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        HostConfig(name="vm", address="a", own_key=Path("/k"), workers=0)
+
+
+def layout(**changes: Any) -> WorkerLayout:
+    values: dict[str, Any] = {
+        "socket_active": True,
+        "enabled": True,
+        "target_active": True,
+        "workers": {"1": "active", "2": "active"},
+        "legacy": False,
+    }
+    return WorkerLayout(**{**values, **changes})
+
+
+def test_healthy_workers_are_left_alone(run_op, cfg: HostConfig) -> None:
+    assert run_op(workers_running, {WorkerUnits: layout()}, cfg=cfg, rollout=Rollout()) == []
+
+
+def test_a_new_release_restarts_every_worker_in_turn(run_op, cfg: HostConfig) -> None:
+    (roll,) = run_op(
+        workers_running, {WorkerUnits: layout()}, cfg=cfg, rollout=Rollout(), restart=True
+    )
+    assert isinstance(roll, FunctionCommand)
+    assert roll.args[1] == ["mlopsdeploy@1.service", "mlopsdeploy@2.service"]
+
+
+def test_only_the_worker_that_is_down_is_started(run_op, cfg: HostConfig) -> None:
+    down = layout(workers={"1": "active", "2": "failed"})
+    (roll,) = run_op(workers_running, {WorkerUnits: down}, cfg=cfg, rollout=Rollout())
+    assert roll.args[1] == ["mlopsdeploy@2.service"]
+
+
+def test_old_single_unit_goes_before_the_socket_takes_its_port(run_op, cfg: HostConfig) -> None:
+    old = WorkerLayout(False, False, False, {}, legacy=True)
+    commands = run_op(workers_running, {WorkerUnits: old}, cfg=cfg, rollout=Rollout())
+    assert "disable --now mlopsdeploy.service" in commands[0]
+    assert "rm -f /home/student-admin/.config/systemd/user/mlopsdeploy.service" in commands[0]
+    assert commands[1].endswith("start mlopsdeploy.socket")
+    assert isinstance(commands[2], FunctionCommand)
+    assert [c.split()[-2:] for c in commands[3:]] == [
+        ["enable", "mlopsdeploy.target"],
+        ["start", "mlopsdeploy.target"],
+    ]
+
+
+def test_surplus_workers_are_stopped(run_op, cfg: HostConfig) -> None:
+    three = layout(workers={"1": "active", "2": "active", "3": "active"})
+    commands = run_op(workers_running, {WorkerUnits: three}, cfg=cfg, rollout=Rollout())
+    assert commands == [
+        'XDG_RUNTIME_DIR="/run/user/$(id -u)" systemctl --user stop mlopsdeploy@3.service'
+    ]
+
+
+def test_unchanged_units_are_not_uploaded(run_op, cfg: HostConfig) -> None:
+    def digest(path: str) -> str:
+        name = path.rsplit("/", 1)[1]
+        text = {"mlopsdeploy.socket": render_socket, "mlopsdeploy@.service": render_worker}.get(
+            name, render_target
+        )(cfg)
+        return f"{hashlib.sha256(text.encode()).hexdigest()} 644"
+
+    assert run_op(unit_files, {FileDigest: digest}, cfg=cfg) == []
+
+
+class Host:
+    """Answers restarts: the units in `failing` do not become ready."""
+
+    def __init__(self, failing: set[str]) -> None:
+        self.failing = failing
+        self.commands: list[str] = []
+
+    def run_shell_command(self, command: str) -> tuple[bool, Any]:
+        self.commands.append(command)
+        unit = command.rsplit(" ", 1)[-1]
+        return unit not in self.failing, type("Out", (), {"stdout_lines": ["not ready"]})()
+
+
+def test_the_roll_stops_at_the_first_worker_that_is_not_ready(cfg: HostConfig) -> None:
+    host = Host({"mlopsdeploy@1.service"})
+    rollout = Rollout()
+    units = ["mlopsdeploy@1.service", "mlopsdeploy@2.service"]
+    assert not restart_in_turn(host, cfg, units, rollout)  # type: ignore[arg-type]
+    assert rollout.failed == "mlopsdeploy@1.service" and rollout.restarted == []
+    assert not any("mlopsdeploy@2" in c for c in host.commands)  # worker 2 kept serving
