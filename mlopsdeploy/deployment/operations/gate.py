@@ -113,7 +113,7 @@ def check_serving(state: State, host: Host, gate: Gate) -> bool:
             )
         outcome = f"switched back to release {index.previous}"
     else:
-        units = f"{workers.SOCKET} {workers.TARGET} {workers.PREFIX}@*" if socket_layout else UNIT
+        units = f"{workers.SOCKET} {workers.TARGET} '{workers.PREFIX}@*'" if socket_layout else UNIT
         host.run_shell_command(f"{ctl} stop {units}; rm -f {shlex.quote(base)}/current")
         outcome = "no earlier release to serve, so the service was stopped"
     return _refuse(
