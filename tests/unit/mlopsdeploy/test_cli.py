@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from mlopsdeploy import cli
 from mlopsdeploy.cli import _report
 from mlopsdeploy.deployment.results import DeployResult, HostResult, StepResult
 from mlopsdeploy.errors import DeployError
@@ -34,3 +37,22 @@ def test_one_line_per_host_with_its_outcome(capsys: pytest.CaptureFixture[str]) 
         "team12: FAILED  http://vm:8012  after 9.0s: release r-2 refused by the health gate",
     ]
     assert printed.err.splitlines() == ["team12:", "  last journal lines:", "    boom"]
+
+
+def test_a_bad_app_spec_is_refused_before_any_host_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = tmp_path / "my-app"
+    app.mkdir()
+    (app / "requirements.txt").write_text("gradio\n")
+    (app / "mlopsdeploy.toml").write_text('[install]\nrequirements = "requirements.txt"\n')
+    touched: list[str] = []
+    monkeypatch.setattr(cli, "load_hosts", lambda: touched.append("hosts") or [])
+    monkeypatch.setattr(cli, "deploy", lambda *a, **k: touched.append("deploy"))
+
+    assert cli.main(["deploy", "--app", str(app)]) == 2
+    assert capsys.readouterr().err == (
+        f"mlopsdeploy: {app}/mlopsdeploy.toml: start: give exactly one of start.app"
+        " (e.g. 'app:demo') or start.command\n"
+    )
+    assert touched == []  # neither the hosts (nor the demo VM) nor a deploy

@@ -89,3 +89,22 @@ def test_a_model_without_onnx_export_gets_the_torch_runtime(tmp_path: Path, cach
     bundle = build_release(REPO_ROOT / "app", make_model(tmp_path / "m", b"weights"), cache)
     assert bundle.requirements is not None
     assert {"torch==2.13.0", "transformers==5.23.*"} <= set(bundle.requirements)
+
+
+def test_an_app_with_a_spec_ships_its_files_not_a_wheel(tmp_path: Path, cache: Path) -> None:
+    app = tmp_path / "my-app"
+    shutil.copytree(REPO_ROOT / "examples" / "gradio-app", app)
+    (app / "__pycache__").mkdir(exist_ok=True)
+    (app / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"stale")
+    model = make_model(tmp_path / "m", b"weights")
+    bundle = build_release(app, model, cache)
+    assert bundle.spec is not None and bundle.spec.checks[0].target == "/predict"
+    assert {rel for rel in bundle.files if rel.startswith("app/")} == {
+        "app/app.py",
+        "app/requirements.txt",
+        "app/mlopsdeploy.toml",
+        "app/_mlopsdeploy_launch.py",
+    }
+    spec_file = app / "mlopsdeploy.toml"
+    spec_file.write_text(spec_file.read_text().replace('"POSITIVE"', '"NEGATIVE"', 1))
+    assert build_release(app, model, cache).id != bundle.id  # a changed check is a new release

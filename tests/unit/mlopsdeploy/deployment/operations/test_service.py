@@ -10,6 +10,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.connectors.util import CommandOutput
 
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.deployment.control.appspec import load_app_spec
 from mlopsdeploy.deployment.facts.service import FileDigest, ServiceStatus, UnitStatus
 from mlopsdeploy.deployment.operations.service import (
     env_file,
@@ -20,6 +21,7 @@ from mlopsdeploy.deployment.operations.service import (
 )
 
 TOKEN = "hf_unit_test_secret"
+REPO_ROOT = Path(__file__).resolve().parents[5]
 
 
 @pytest.fixture
@@ -139,3 +141,20 @@ def test_service_restarts_when_an_input_operation_changed(run_op, cfg) -> None:
     changed = (finished(False), finished(True))
     (command,) = run_op(service_running, {ServiceStatus: status}, cfg=cfg, after=changed)
     assert command.endswith("restart mlopsdeploy.service")
+
+
+def test_an_app_spec_unit_runs_its_start_with_its_environment_and_no_watchdog(cfg) -> None:
+    spec = load_app_spec(REPO_ROOT / "examples" / "gradio-app")
+    d = directives(render_unit(cfg, spec=spec))
+    base = "/home/student-admin/mlopsdeploy"
+    launcher = f"{base}/current/app/_mlopsdeploy_launch.py"
+    assert d["ExecStart"] == [f"{base}/venv/bin/python {launcher} app:demo 0.0.0.0 8010"]
+    assert f'"MODEL_DIR={base}/current/model"' in d["Environment"]
+    assert '"API_MODEL=http://10.213.1.1:9000"' in d["Environment"]
+    assert '"GRADIO_SERVER_PORT=8010"' in d["Environment"]
+    assert not any(value.startswith('"APP_') for value in d["Environment"])
+    assert d["Restart"] == ["always"]
+    # The app does not ping systemd's watchdog: WatchdogSec would kill it every 20 s.
+    assert "WatchdogSec" not in d
+    candidate = directives(render_unit(cfg, "candidate", spec))
+    assert candidate["ExecStart"][0].endswith("app:demo 127.0.0.1 8011")
