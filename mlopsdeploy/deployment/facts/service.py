@@ -173,6 +173,10 @@ class WorkerLayout:
     def active(self, instance: str) -> bool:
         return self.workers.get(instance) == "active"
 
+    def up(self, instance: str) -> bool:
+        """Running, or being (re)started by systemd already (after a crash): nothing to do."""
+        return self.workers.get(instance) in {"active", "activating", "reloading"}
+
 
 class WorkerUnits(FactBase[WorkerLayout]):
     """The socket's and target's state, every loaded ``<prefix>@N`` worker, the legacy unit.

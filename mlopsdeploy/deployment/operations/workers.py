@@ -257,7 +257,7 @@ def workers_running(
     due = [
         worker_unit(n)
         for n in wanted
-        if restart or inputs_changed or layout.legacy or not layout.active(n)
+        if restart or inputs_changed or layout.legacy or not layout.up(n)
     ]
     if due:
         yield FunctionCommand(_roll, (cfg, due, rollout), {})
