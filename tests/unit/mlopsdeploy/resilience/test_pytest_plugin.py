@@ -68,3 +68,22 @@ def test_a_real_target_must_be_in_the_users_hosts(tmp_path: Path) -> None:
     result = _pytest(tmp_path, "--resilience-target=yourvm", "--i-know-this-wipes=yourvm")
     assert result.returncode == 4
     assert "--resilience-target=yourvm: not in your hosts ['myvm']" in result.stderr
+
+
+def test_a_bad_app_spec_is_a_usage_error_naming_file_and_key(tmp_path: Path) -> None:
+    app = tmp_path / "my-app"
+    app.mkdir()
+    (app / "mlopsdeploy.toml").write_text('[start]\napp = "app:demo"\nport = 1\n')
+    result = _pytest(tmp_path, "--app", str(app))
+    assert result.returncode == 4
+    assert f"--app: {app}/mlopsdeploy.toml: start.port: unknown key" in result.stderr
+
+
+def test_with_an_app_only_the_faults_any_app_must_survive_run(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[4] / "examples" / "gradio-app"
+    recovery = Path(__file__).resolve().parents[4] / "tests" / "resilience" / "test_recovery.py"
+    (tmp_path / "test_recovery.py").write_text(recovery.read_text())
+    result = _pytest(tmp_path, "--app", str(example), "--collect-only", "test_recovery.py")
+    lines = result.stdout.splitlines()
+    collected = [line.split("[")[1].rstrip("]") for line in lines if "[" in line]
+    assert collected == ["sigkill", "home-wipe", "vm-wipe"], result.stdout + result.stderr
