@@ -62,6 +62,7 @@ class HostConfig:
     user: str = DEFAULT_USER
     default_key: Path | None = None
     app_port: int = DEFAULT_APP_PORT
+    listen_port: int | None = None
     candidate_port: int | None = None
     app_bind: str = "0.0.0.0"
     api_model: str | None = None
@@ -72,6 +73,8 @@ class HostConfig:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     keep_releases: int = 3
+    reimage_command: str | None = None
+    reboot_command: str | None = None
     workers: int = 2
     harden_sshd: bool = True
     push_secrets_on_new_host_key: bool = False
@@ -87,13 +90,22 @@ class HostConfig:
             raise ConfigError(f"{self.name}: keep_releases must be >= 2 so rollback has a target")
         if self.workers < 1:
             raise ConfigError(f"{self.name}: workers must be >= 1")
-        if self.probe_port == self.app_port:
-            raise ConfigError(f"{self.name}: candidate_port must differ from app_port")
+        if self.probe_port == self.serve_port:
+            raise ConfigError(f"{self.name}: candidate_port must differ from the app's port")
 
     @property
     def probe_port(self) -> int:
         """Port the candidate release listens on (loopback only) while it is being gated."""
-        return self.candidate_port or self.app_port + 1
+        return self.candidate_port or self.serve_port + 1
+
+    @property
+    def serve_port(self) -> int:
+        """Port the app listens on on the host: ``listen_port``, else ``app_port``.
+
+        They differ behind a NAT that forwards a public port (the course's 8010) to another
+        one on the VM; ``app_port`` is always the one the control machine probes.
+        """
+        return self.listen_port or self.app_port
 
     @property
     def base_dir(self) -> str:
@@ -187,6 +199,7 @@ _ENV_KEYS = {
     "MLOPSDEPLOY_KEY": "own_key",
     "MLOPSDEPLOY_DEFAULT_KEY": "default_key",
     "MLOPSDEPLOY_APP_PORT": "app_port",
+    "MLOPSDEPLOY_LISTEN_PORT": "listen_port",
     "MLOPSDEPLOY_API_MODEL": "api_model",
     "MLOPSDEPLOY_HF_TOKEN_FILE": "hf_token_file",
     "MLOPSDEPLOY_INSTALL": "install",

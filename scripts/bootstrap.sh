@@ -12,7 +12,7 @@ PYTHON="${PYTHON:-python3}"
 VENV=.venv
 PY="$VENV/bin/python"
 # chromium: the browser test drives Debian's build through Playwright (no browser download).
-APT_PACKAGES=(systemd-container mmdebstrap iproute2 openssh-client chromium)
+APT_PACKAGES=(systemd-container mmdebstrap iproute2 openssh-client chromium nftables)
 
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 

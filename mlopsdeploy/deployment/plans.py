@@ -127,7 +127,7 @@ def deploy_app(plan: Plan) -> None:
     releasing = index.current != plan.bundle.id
     _check_capacity(plan, venv_ok, staged=plan.bundle.id in index.ids)
     if not _app_holds_port(cfg, plan.bundle.spec):
-        _check_port(cfg, cfg.app_port, "app port")
+        _check_port(cfg, cfg.serve_port, "app port")
     if releasing and index.current:
         _check_port(cfg, cfg.probe_port, "candidate port")
 

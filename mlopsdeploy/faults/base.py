@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from mlopsdeploy.deployment.host_commands import systemctl
 
@@ -53,6 +53,15 @@ class Machine(Protocol):
     def cut_network(self) -> None: ...
 
     def restore_network(self) -> None: ...
+
+
+@runtime_checkable
+class LimitedMachine(Machine, Protocol):
+    """Controls of which only some work (a real VM's configured commands)."""
+
+    def missing_control(self, control: str) -> str | None:
+        """Why ``control`` (a Machine method name) is unavailable, or None."""
+        ...
 
 
 class ApiSwitch(Protocol):
@@ -176,13 +185,15 @@ class Fault(ABC):
     breaks: str
     recovery: Recovery
     needs_machine: bool = False
+    #: the Machine method it calls (a real VM may offer only some, see LimitedMachine)
+    machine_control: str = ""
     needs_api: bool = False
 
     def not_applicable(self, target: Target) -> str | None:
         """Why this fault cannot be injected into `target`, or None when it can."""
         try:
             if self.needs_machine:
-                require_machine(target)
+                require_machine(target, self.machine_control)
             if self.needs_api:
                 require_api(target)
         except NotApplicable as missing:
@@ -207,11 +218,15 @@ class Fault(ABC):
             raise NotApplicable(reason)
 
 
-def require_machine(target: Target) -> Machine:
-    """The target's host-side controls; NotApplicable on a target without them (a real VM)."""
+def require_machine(target: Target, control: str = "") -> Machine:
+    """The target's host-side controls; NotApplicable, with the reason, on a target without them
+    (a real VM without machine commands) or without ``control`` among them."""
     if target.machine is None:
         raise NotApplicable(f"{target.name} has no host-side machine controls (not a test VM)")
-    return target.machine
+    machine = target.machine
+    if isinstance(machine, LimitedMachine) and (reason := machine.missing_control(control)):
+        raise NotApplicable(f"{target.name}: {reason}")
+    return machine
 
 
 def require_api(target: Target) -> ApiSwitch:

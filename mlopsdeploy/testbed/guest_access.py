@@ -37,7 +37,7 @@ class GuestAccess(MachineHandle):
     ) -> list[str]:
         """The OpenSSH command line to reach the machine (default key and user)."""
         return ssh.ssh_argv(
-            self.address,
+            self.ssh_address,
             user or self.user,
             key or self.default_key,
             self.known_hosts,
@@ -77,7 +77,7 @@ class GuestAccess(MachineHandle):
 
     def host_key_fingerprint(self) -> str:
         """SHA256 fingerprint of the ed25519 host key sshd serves now (via ssh-keyscan)."""
-        return ssh.served_host_key_fingerprint(self.address, self.ssh_port)
+        return ssh.served_host_key_fingerprint(self.ssh_address, self.ssh_port)
 
     def wait_ready(self, timeout: float = 60) -> str:
         """Wait until the guest finished booting and sshd answers; return systemd's state.
@@ -98,7 +98,7 @@ class GuestAccess(MachineHandle):
             state = self._system_state(remaining)
             if state in READY_STATES and (
                 self.network_is_cut()
-                or ssh.banner(self.address, self.ssh_port, timeout=min(remaining, 1.0))
+                or ssh.banner(self.ssh_address, self.ssh_port, timeout=min(remaining, 1.0))
             ):
                 self._refresh_known_hosts()
                 return state

@@ -20,11 +20,18 @@ class MachineHandle(ABC):
     """A machine's identity, paths and lifecycle internals, as its mixins see them."""
 
     name: str
-    ssh_port: int
 
     @property
     @abstractmethod
     def address(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def ssh_address(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def ssh_port(self) -> int: ...
 
     @property
     @abstractmethod

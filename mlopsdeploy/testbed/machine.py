@@ -20,11 +20,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-from mlopsdeploy.testbed import cgroups, ssh
+from mlopsdeploy.testbed import cgroups, nat, ssh
 from mlopsdeploy.testbed.files import write_atomically
 from mlopsdeploy.testbed.guest_access import GuestAccess
 from mlopsdeploy.testbed.image import Image, image_dir
 from mlopsdeploy.testbed.locking import exclusive
+from mlopsdeploy.testbed.nat import PortForwards
 from mlopsdeploy.testbed.network import Link, indexes_in_use, remove_namespace
 from mlopsdeploy.testbed.overlay import Overlay, mounts_under, unmount
 from mlopsdeploy.testbed.power import MachinePower
@@ -34,6 +35,7 @@ from mlopsdeploy.testbed.state import Record, State, free_index
 P = ParamSpec("P")
 R = TypeVar("R")
 
+FORWARDS_FILE = "forwards.json"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 
 
@@ -46,7 +48,6 @@ class TestVM(GuestAccess, MachinePower):
     """
 
     __test__ = False  # not a pytest test class, despite the name
-    ssh_port = 22
 
     def __init__(
         self,
@@ -55,6 +56,7 @@ class TestVM(GuestAccess, MachinePower):
         *,
         state: State | None = None,
         persistent: bool = False,
+        forwards: PortForwards | None = None,
     ) -> None:
         """Handle on machine `name`; nothing is created until `create()`/`up()`.
 
@@ -62,6 +64,8 @@ class TestVM(GuestAccess, MachinePower):
           release (``"trixie"``, see image.RELEASES); default the current bookworm recipe
         + persistent: created machines belong to no process (the CLI's), so `cleanup_stale`
           never removes them; otherwise the creating process owns the machine
+        + forwards: the course's port layout: reached only through these host ports (nat.py);
+          recorded with the machine, so every later handle on it sees them too
         """
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(f"machine name {name!r} must match {NAME_PATTERN.pattern}")
@@ -71,6 +75,7 @@ class TestVM(GuestAccess, MachinePower):
         self.state = state or (image.state if image else State.default())
         self.image = image or Image(self.state)
         self.persistent = persistent
+        self._forwards = forwards
         self._supervisor: subprocess.Popen[bytes] | None = None
         self._holding_lock = False
         self._record: Record | None = None
@@ -128,6 +133,21 @@ class TestVM(GuestAccess, MachinePower):
     def host_address(self) -> str:
         """The host's end of the link, 10.213.N.1: the only address the guest can reach."""
         return self.link.host_address
+
+    @property
+    def forwards(self) -> PortForwards | None:
+        """The forwarded ports this machine is reached through (None: reached directly)."""
+        return self._forwards or PortForwards.load(self.dir / FORWARDS_FILE)
+
+    @property
+    def ssh_address(self) -> str:
+        """Where sshd is reached: the guest, or behind forwards the host end of the link."""
+        return self.host_address if self.forwards else self.address
+
+    @property
+    def ssh_port(self) -> int:
+        forwards = self.forwards
+        return forwards.ssh if forwards else nat.GUEST_SSH_PORT
 
     @property
     def user(self) -> str:
@@ -198,6 +218,10 @@ class TestVM(GuestAccess, MachinePower):
                 records[self.name] = Record(self.name, index, self.image.digest, owner)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.link.create()
+        if self._forwards is not None:
+            self._forwards.save(self.dir / FORWARDS_FILE)
+        if self.forwards is not None:
+            nat.apply(self.link, self.forwards)
         return self
 
     @exclusive
@@ -230,6 +254,7 @@ class TestVM(GuestAccess, MachinePower):
             unmount(mount)
         record = self.state.registry.snapshot().get(self.name)
         if record is not None:
+            nat.remove(record.index)
             Link(self.netns, record.index).destroy()
         remove_namespace(self.netns)
         cgroups.remove(self.name)
@@ -312,7 +337,7 @@ class TestVM(GuestAccess, MachinePower):
             )
 
     def _refresh_known_hosts(self) -> None:
-        lines = ssh.known_hosts_lines(self.address, self.ssh_port, self.rootfs)
+        lines = ssh.known_hosts_lines(self.ssh_address, self.ssh_port, self.rootfs)
         write_atomically(self.known_hosts, "".join(f"{line}\n" for line in lines))
 
     def _stop(self, force: bool, timeout: float) -> None:

@@ -20,6 +20,7 @@ TOOLS = {
     "ssh-keyscan": "apt-get install openssh-client",
     "nsenter": "apt-get install util-linux",
     "mount": "apt-get install mount",
+    "nft": "apt-get install nftables",
 }
 
 

@@ -31,15 +31,21 @@ def testbed_host(
     app_port: int = DEFAULT_APP_PORT,
     api_model: str | None = None,
 ) -> HostConfig:
-    """A HostConfig for a testbed VM: its address, the default key it was issued, our own key."""
+    """A HostConfig for a testbed VM: its address, the default key it was issued, our own key.
+
+    Behind forwarded ports (the course's layout) SSH and the app are reached on the public
+    ports, and the app listens on the forward's target port inside the VM.
+    """
+    forwards = vm.forwards
     return HostConfig(
         name=vm.name,
-        address=vm.address,
+        address=vm.ssh_address,
         ssh_port=vm.ssh_port,
         user=vm.user,
         own_key=key or own_key(),
         default_key=vm.default_key,
-        app_port=app_port,
+        app_port=forwards.app if forwards else app_port,
+        listen_port=forwards.app_target if forwards else None,
         api_model=api_model,
         known_hosts=known_hosts or state_dir() / "known_hosts",
     )

@@ -35,6 +35,8 @@ def write_hosts_file(path: Path, hosts: Sequence[HostConfig]) -> Path:
             f"known_hosts = {json.dumps(str(cfg.known_hosts))}",
             f"app_port = {cfg.app_port}",
         ]
+        if cfg.listen_port is not None:
+            lines.append(f"listen_port = {cfg.listen_port}")
         if cfg.default_key is not None:
             lines.append(f"default_key = {json.dumps(str(cfg.default_key))}")
     path.write_text("\n".join(lines) + "\n")

@@ -210,7 +210,7 @@ def _app_port_only(cfg: HostConfig) -> Verdict:
     _, out = run_as_user(cfg, "ss -Hltnp")
     held = [line.split()[3] for line in out.splitlines() if "users:(" in line]
     public = sorted({addr for addr in held if not addr.startswith(("127.", "[::1]"))})
-    extra = [addr for addr in public if not addr.endswith(f":{cfg.app_port}")]
+    extra = [addr for addr in public if not addr.endswith(f":{cfg.serve_port}")]
     if extra:
         return (False, f"the app also listens on {', '.join(extra)}")
     return (True, f"listens on {', '.join(public) or '?'} only")

@@ -68,7 +68,7 @@ def render_unit(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = Non
     """
     base = cfg.base_dir
     link = "current" if role == "main" else "candidate"
-    bind, port = (cfg.app_bind, cfg.app_port) if role == "main" else ("127.0.0.1", cfg.probe_port)
+    bind, port = (cfg.app_bind, cfg.serve_port) if role == "main" else ("127.0.0.1", cfg.probe_port)
     env = {
         "PYTHONPATH": f"{base}/{link}/app",
         "APP_MODEL": f"{base}/{link}/model",

@@ -108,3 +108,16 @@ def test_token_comes_from_file_before_environment(tmp_path: Path) -> None:
     plain = HostConfig(name="h", address="a", own_key=Path("/k"))
     assert plain.read_token({"HF_TOKEN": "hf_from_env"}) == "hf_from_env"
     assert plain.read_token({}) is None
+
+
+def test_behind_a_nat_the_app_listens_on_another_port_than_the_public_one(tmp_path: Path) -> None:
+    """The course's NAT forwards 8010 to the VM: the unit binds listen_port, probes use 8010."""
+    path = write(
+        tmp_path,
+        '[hosts.team10]\naddress = "vm"\nown_key = "/k"\napp_port = 8010\nlisten_port = 8000\n',
+    )
+    (team10,) = load_file(path)
+    assert team10.url == "http://vm:8010"
+    assert (team10.serve_port, team10.probe_port) == (8000, 8001)
+    direct = HostConfig(name="d", address="vm", own_key=Path("/k"), app_port=8010)
+    assert (direct.serve_port, direct.probe_port) == (8010, 8011)
