@@ -39,6 +39,7 @@ from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import CATALOGUE, ApiSwitch, Machine
 from mlopsdeploy.model.manifest import MANIFEST_NAME
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject, restore_steady_state
+from mlopsdeploy.resilience.real_vm import CommandMachine
 from mlopsdeploy.resilience.record import Record
 from mlopsdeploy.resilience.report import summarize, text_table, write_report
 from mlopsdeploy.resilience.subjects import StandInSwitch, deployed_subject, snapshot_app
@@ -210,7 +211,9 @@ def resilience_subject(
     target = request.config.getoption("resilience_target")
     with ExitStack() as stack:
         if target:
-            subject = release.subject(_inventory_host(target, target))
+            cfg = _inventory_host(target, target)
+            # Wipes and reboots of a real VM: its hosts.toml's commands, else skipped.
+            subject = release.subject(cfg, machine=CommandMachine(cfg))
         else:
             subject = _testbed_subject(request, stack, release)
         stack.callback(subject.probe.close)
