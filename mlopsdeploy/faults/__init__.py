@@ -56,7 +56,6 @@ CATALOGUE: tuple[Fault, ...] = (
     OomWorker(),
     RollingRestart(),
     ReleaseSwitch(),
-    RollbackRelease(),
     RestartService(),
     KillApp(),
     HangApp(),
@@ -79,6 +78,7 @@ CATALOGUE: tuple[Fault, ...] = (
     TakePort(),
     FillDisk(),
     CutNetwork(),
+    RollbackRelease(),  # late: earlier experiments deployed the release it goes back to
     WipeHome(),
     WipeVM(),
 )

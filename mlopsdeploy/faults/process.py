@@ -89,6 +89,19 @@ class KillUser(Fault):
 OTHERS_SERVE = Recovery(redeploy=False, while_active=WhileActive(local_serves=True))
 
 
+class WorkerFault(Fault):
+    """A fault on worker 1 that the other workers must cover: needs at least two."""
+
+    recovery = OTHERS_SERVE
+
+    def not_applicable(self, target: Target) -> str | None:
+        if len(target.service.workers) < 2:
+            return (
+                f"needs 2 workers on the app's socket, {target.name} has {target.service.workers}"
+            )
+        return super().not_applicable(target)
+
+
 def _require_workers(target: Target, count: int = 2) -> tuple[str, ...]:
     workers = target.service.workers
     if len(workers) < count:
@@ -98,7 +111,7 @@ def _require_workers(target: Target, count: int = 2) -> tuple[str, ...]:
     return workers
 
 
-class KillWorker(Fault):
+class KillWorker(WorkerFault):
     name = "sigkill-worker"
     breaks = "SIGKILL to worker 1's MainPID: the other workers keep serving the shared socket"
     recovery = OTHERS_SERVE
@@ -108,7 +121,7 @@ class KillWorker(Fault):
         target.guest.sh(target.service.signal_worker("KILL"))
 
 
-class HangWorker(Fault):
+class HangWorker(WorkerFault):
     name = "sigstop-worker"
     breaks = "SIGSTOP to worker 1's MainPID: it holds the socket and its accepted requests"
     recovery = OTHERS_SERVE
@@ -121,7 +134,7 @@ class HangWorker(Fault):
         target.guest.sh(f"{target.service.signal_worker('CONT')} || true")
 
 
-class OomWorker(Fault):
+class OomWorker(WorkerFault):
     name = "oom-worker"
     breaks = (
         "worker 1 OOM-killed by the kernel (its MemoryMax lowered below its use, then restored)"
@@ -172,11 +185,13 @@ class RollbackRelease(RollingRestart):
     name = "rollback"
     breaks = "`current` and `previous` swapped and the workers restarted in turn (undone after)"
 
-    def inject(self, target: Target) -> None:
+    def not_applicable(self, target: Target) -> str | None:
         base = shlex.quote(target.paths.root)
-        previous = target.guest.sh(f"readlink {base}/previous || true").strip()
-        if not previous:
-            raise NotApplicable(f"{target.name} has no previous release to roll back to")
+        if not target.guest.sh(f"readlink {base}/previous || true").strip():
+            return f"{target.name} has no previous release to roll back to"
+        return super().not_applicable(target)
+
+    def inject(self, target: Target) -> None:
         self._swap(target)
 
     def undo(self, target: Target) -> None:

@@ -55,6 +55,8 @@ class LoadReport:
     + longest_gap_s: longest time without a correct answer (between answers, from the fault on)
     + p99_latency_s: 99th percentile latency of requests started after the fault
     + failures: the distinct failure kinds seen, with counts
+    + not_sent: requests the client skipped because `max_in_flight` were still waiting (a limit
+      of this client, not a failure of the app)
     """
 
     requests: int
@@ -64,12 +66,15 @@ class LoadReport:
     longest_gap_s: float
     p99_latency_s: float
     failures: dict[str, int] = field(default_factory=dict)
+    not_sent: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def summarize(attempts: list[Attempt], fault_at: float, until: float) -> LoadReport:
+def summarize(
+    attempts: list[Attempt], fault_at: float, until: float, not_sent: int = 0
+) -> LoadReport:
     """The report for `attempts`, the fault having taken effect at `fault_at` (monotonic).
 
     The longest gap is measured over [fault_at, until] between the end times of correct answers,
@@ -95,6 +100,7 @@ def summarize(attempts: list[Attempt], fault_at: float, until: float) -> LoadRep
         longest_gap_s=round(gap, 3),
         p99_latency_s=round(p99, 3),
         failures=kinds,
+        not_sent=not_sent,
     )
 
 
@@ -130,6 +136,7 @@ class ClientLoad:
         self.sentences = sentences
         self.max_in_flight = max_in_flight
         self.attempts: list[Attempt] = []
+        self.not_sent = 0
         self.fault_at: float | None = None
         self.stopped_at: float | None = None
         self._stop = threading.Event()
@@ -161,7 +168,7 @@ class ClientLoad:
         """The summary; without `mark_fault()` the whole run counts as "after the fault"."""
         start = min((a.started for a in self.attempts), default=0.0)
         until = self.stopped_at or time.monotonic()
-        return summarize(list(self.attempts), self.fault_at or start, until)
+        return summarize(list(self.attempts), self.fault_at or start, until, self.not_sent)
 
     def _run(self) -> None:
         asyncio.run(self._send_all())
@@ -176,7 +183,7 @@ class ClientLoad:
             next_at = time.monotonic()
             while not self._stop.is_set():
                 if gate.locked():
-                    self.attempts.append(Attempt(time.monotonic(), time.monotonic(), "overload"))
+                    self.not_sent += 1
                 else:
                     task = asyncio.create_task(self._one(client, next(sentences), gate))
                     tasks.add(task)
