@@ -185,6 +185,9 @@ class Fault(ABC):
     breaks: str
     recovery: Recovery
     needs_machine: bool = False
+    #: the client load counts from the start of the injection (a rolling restart *is* its
+    #: injection), not from its end
+    load_counts_from_injection: bool = False
     #: the Machine method it calls (a real VM may offer only some, see LimitedMachine)
     machine_control: str = ""
     needs_api: bool = False

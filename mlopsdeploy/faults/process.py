@@ -141,6 +141,15 @@ class OomWorker(WorkerFault):
     )
     recovery = OTHERS_SERVE
 
+    def not_applicable(self, target: Target) -> str | None:
+        unit = target.service.processes[0]
+        group = target.service.systemctl("show", "-p", "ControlGroup", "--value", unit)
+        try:
+            target.guest.sh(f'test -e "/sys/fs/cgroup$({group})/memory.max"')
+        except CommandFailed:
+            return f"{target.name} gives {unit} no memory controller (MemoryMax has no effect)"
+        return super().not_applicable(target)
+
     def inject(self, target: Target) -> None:
         unit = _require_workers(target)[0]
         service = target.service
@@ -162,6 +171,8 @@ class RollingRestart(Fault):
     name = "rolling-restart"
     breaks = "every worker restarted in turn, the next after the previous said READY=1"
     recovery = OTHERS_SERVE
+    #: the client load counts from the start of the injection: the roll is the fault
+    load_counts_from_injection = True
 
     def inject(self, target: Target) -> None:
         workers = _require_workers(target, 1)
@@ -213,6 +224,7 @@ class RestartService(Fault):
     # systemctl returns once every worker said READY=1; connections meanwhile wait in the
     # socket's backlog, so by the time the fault "took effect" the app answers again.
     recovery = OTHERS_SERVE
+    load_counts_from_injection = True
 
     def inject(self, target: Target) -> None:
         target.guest.sh(target.service.systemctl("restart", target.service.unit))

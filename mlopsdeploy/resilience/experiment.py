@@ -104,9 +104,12 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
         if load is not None:
             load.start()
         injecting = time.monotonic()
+        during = fault.load_counts_from_injection
+        if load is not None and during:
+            load.mark_fault()
         fault.inject(subject.target)
         start = time.monotonic()
-        if load is not None:
+        if load is not None and not during:
             load.mark_fault()
         record.inject_seconds = round(start - injecting, 3)
         if active is not None:
