@@ -17,8 +17,9 @@ from pathlib import Path
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.host_commands import systemctl, under_host_lock
-from mlopsdeploy.deployment.operations.workers import worker_units
+from mlopsdeploy.deployment.operations.workers import serving_units
 from mlopsdeploy.watchdog.ladder import Rung
+from mlopsdeploy.watchdog.probe import app_spec_for
 from mlopsdeploy.watchdog.ssh_check import RemoteError, run_as_owner
 from mlopsdeploy.watchdog.watcher import RepairResult
 
@@ -58,14 +59,15 @@ class HostRepairs:
     def restart(self) -> RepairResult:
         # One worker after the other (each returns at READY=1): the others serve meanwhile.
         ctl = systemctl(self.cfg.service_scope)
-        restart = " && ".join(f"{ctl} restart {unit}" for unit in worker_units(self.cfg))
+        units = serving_units(self.cfg, app_spec_for(self.cfg))
+        restart = " && ".join(f"{ctl} restart {unit}" for unit in units)
         # Under the host lock: never in the middle of a deploy (which restarts it anyway).
         command = under_host_lock(self.cfg.base_dir, restart, int(self.restart_timeout_s / 2))
         try:
             run_as_owner(self.cfg, command, self.restart_timeout_s)
         except RemoteError as exc:
             return RepairResult(False, str(exc))
-        return RepairResult(True, f"restarted {', '.join(worker_units(self.cfg))} in turn")
+        return RepairResult(True, f"restarted {', '.join(units)} in turn")
 
     def deploy(self, new_host_key: bool) -> RepairResult:
         """Run the deploy; with ``new_host_key`` the changed key is accepted as *unconfirmed*:

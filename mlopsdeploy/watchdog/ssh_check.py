@@ -15,8 +15,9 @@ from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.host_keys import HostKey, compare_host_key, connect_transport
 from mlopsdeploy.deployment.control.ssh_login import try_key
 from mlopsdeploy.deployment.facts.service import WorkerProcesses
-from mlopsdeploy.deployment.operations.workers import worker_units
+from mlopsdeploy.deployment.operations.workers import serving_units
 from mlopsdeploy.watchdog.diagnosis import Diagnosis, LoginKey
+from mlopsdeploy.watchdog.probe import app_spec_for
 
 
 class RemoteError(RuntimeError):
@@ -39,7 +40,7 @@ def diagnose(cfg: HostConfig, timeout_s: float = 5.0) -> Diagnosis:
         if login != LoginKey.OWN:
             return Diagnosis(banner, host_key, login)
         fact = WorkerProcesses()
-        units = tuple(worker_units(cfg))
+        units = tuple(serving_units(cfg, app_spec_for(cfg)))
         try:
             lines = _exec(transport, fact.command(units, cfg.service_scope), timeout_s)
         except RemoteError as exc:

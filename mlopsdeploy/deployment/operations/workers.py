@@ -66,6 +66,11 @@ def worker_units(cfg: HostConfig) -> list[str]:
     return [worker_unit(n) for n in range(1, cfg.workers + 1)]
 
 
+def serving_units(cfg: HostConfig, spec: AppSpec | None) -> list[str]:
+    """The units whose processes serve the app: the workers, or an app spec's single unit."""
+    return worker_units(cfg) if serves_socket(spec) else [UNIT]
+
+
 def listen_address(cfg: HostConfig) -> str:
     """``ListenStream=`` value for the app's bind address and port (IPv6 in brackets)."""
     bind = f"[{cfg.app_bind}]" if ":" in cfg.app_bind else cfg.app_bind

@@ -5,9 +5,13 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from mlopsdeploy.config import HostConfig
+from mlopsdeploy.watchdog import repairs as repairs_module
 from mlopsdeploy.watchdog.ladder import Rung
 from mlopsdeploy.watchdog.repairs import HostRepairs
 
@@ -61,3 +65,15 @@ def test_stopping_the_watchdog_ends_a_running_deploy(tmp_path: Path) -> None:
     assert not results[0].ok
     assert "interrupted" in results[0].detail
     assert not Path(f"/proc/{pid_file.read_text()}").exists()
+
+
+def test_the_restart_of_an_own_app_restarts_its_single_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = Path(__file__).resolve().parents[4] / "examples" / "gradio-app"
+    sent: list[str] = []
+    monkeypatch.setattr(repairs_module, "run_as_owner", lambda cfg, cmd, timeout: sent.append(cmd))
+    own = HostRepairs(replace(CFG, app_dir=example), tmp_path / "logs", threading.Event())
+    result = own(Rung.RESTART)
+    assert result.ok and result.detail == "restarted mlopsdeploy.service in turn"
+    assert "restart mlopsdeploy.service" in sent[0] and "mlopsdeploy@" not in sent[0]
