@@ -30,7 +30,8 @@ def test_online_host_installs_from_the_index_and_gets_no_wheelhouse(
     test_vm: TestVM, fresh_control: Control, sentiment_model_dir: Path, tmp_path: Path
 ) -> None:
     python = vm_python(test_vm)
-    wheels = build_wheelhouse(fresh_control.cache, pinned_requirements(python), python)
+    lock = pinned_requirements(python)
+    wheels = build_wheelhouse(fresh_control.cache, lock, python)
     with PackageIndex(wheels, test_vm.host_address, tmp_path / "index.log") as index:
         cfg = fresh_control.host(test_vm, install="online", index_url=index.url)
         first = deploy([cfg], fresh_control.options(sentiment_model_dir)).hosts[0]
@@ -39,7 +40,10 @@ def test_online_host_installs_from_the_index_and_gets_no_wheelhouse(
         again = deploy([cfg], fresh_control.options(sentiment_model_dir)).hosts[0]
         served = index.requests()
     assert again.ok and again.changed == []
-    assert ("/simple/torch/", 200) in served
-    assert any(path.startswith("/packages/torch-") and code == 200 for path, code in served)
+    # Every pin of the lock was looked up on the index and its wheel fetched from it.
+    pins = [line.split("==")[0] for line in lock.text.split()]
+    assert all((f"/simple/{name}/", 200) in served for name in pins)
+    fetched = [path for path, code in served if path.startswith("/packages/") and code == 200]
+    assert len(fetched) >= len(pins)
     on_host = test_vm.run("ls ~/mlopsdeploy", key=fresh_control.key).stdout.split()
     assert "venv" in on_host and "wheelhouse" not in on_host
