@@ -13,23 +13,12 @@ import pytest
 from deploy_helpers import Control, classify
 
 from mlopsdeploy.deployment.api import deploy
-from mlopsdeploy.deployment.control.wheelhouse import pinned_requirements
-from mlopsdeploy.deployment.facts.runtime import PythonTarget
 from mlopsdeploy.testbed.image import Image
 from mlopsdeploy.testbed.pytest_plugin import VMFactory
 
 pytestmark = pytest.mark.vm
 
-TRIXIE_PYTHON = PythonTarget(version="3.13", machine="x86_64", libc="2.41")
-#: torch's CPU build (+cpu) comes from the control machine's own wheel dir, cp311 only.
-NEEDS_TORCH = "torch==" in pinned_requirements(TRIXIE_PYTHON).text
 
-
-@pytest.mark.xfail(
-    NEEDS_TORCH,
-    reason="no torch +cpu wheel for cp313 is reachable; a VM runtime without torch fixes it",
-    strict=True,
-)
 def test_trixie_vm_gets_a_python_3_13_runtime_and_serves_correct_labels(
     test_vm_factory: VMFactory,
     release_image: Callable[[str], Image],
