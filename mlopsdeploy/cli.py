@@ -110,7 +110,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from mlopsdeploy.demo import api_answer, ensure_standin, local_answer, standin_source
+    from mlopsdeploy.testbed.demo import api_answer, ensure_standin, local_answer, standin_source
     from mlopsdeploy.testbed.target import demo_vm, testbed_host
 
     vm, fresh = demo_vm()

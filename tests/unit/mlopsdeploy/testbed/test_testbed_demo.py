@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlopsdeploy.demo import DemoStandIn, ensure_standin, standin_source
+from mlopsdeploy.testbed.demo import DemoStandIn, ensure_standin, standin_source
 
 
 @dataclass
