@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlopsdeploy.deployment.control.sshd_policy import hardening_settings, render_hardening
 from mlopsdeploy.deployment.facts.sshd import BLOCK_BEGIN, BLOCK_END, Sshd, SshdSetup
-from mlopsdeploy.deployment.operations.sshd import (
-    hardening_settings,
-    overridden,
-    render_hardening,
-    restore_command,
-    write_command,
-)
+from mlopsdeploy.deployment.operations.sshd import overridden, restore_command, write_command
 
 # What Debian 12's OpenSSH 9.2 answers (abridged to what matters).
 DEBIAN_12 = [
