@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mlopsdeploy.config import ConfigError, HostConfig, load_hosts, state_dir
 from mlopsdeploy.deployment.api import deploy, rollback
-from mlopsdeploy.deployment.control.appspec import load_app_spec
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult
 from mlopsdeploy.errors import DeployError
 

@@ -18,12 +18,8 @@ from pyinfra.api import Host
 
 from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment import plans
-from mlopsdeploy.deployment.control.appspec import (
-    AppSpec,
-    AppSpecError,
-    load_app_spec,
-    secret_values,
-)
+from mlopsdeploy.deployment.control.appspec import AppSpec, AppSpecError, secret_values
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle, build_release
 from mlopsdeploy.deployment.control.host_trust import awaiting_trust, settle_host_key
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, wait_healthy

@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from mlopsdeploy.config import HostConfig, load_hosts
-from mlopsdeploy.deployment.control.appspec import AppSpecError, load_app_spec
+from mlopsdeploy.deployment.control.appspec import AppSpecError
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import CATALOGUE, ApiSwitch, Machine

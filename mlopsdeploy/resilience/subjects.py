@@ -18,13 +18,15 @@ import httpx
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
-from mlopsdeploy.deployment.control.appspec import AppSpec, load_app_spec
+from mlopsdeploy.deployment.control.appspec import AppSpec
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.deployment.operations import runtime, service, workers
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import ApiSwitch, AppPaths, CommandFailed, Machine, Service, Target
 from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject
+from mlopsdeploy.resilience.load import DEFAULT_RATE
 from mlopsdeploy.resilience.probes import AppProbe
 from mlopsdeploy.resilience.record import DeployRun
 from mlopsdeploy.testbed.ssh import ssh_argv
@@ -225,4 +227,5 @@ def deployed_subject(
             cfg, model_dir, app_dir, scratch, vouch_for_new_host_keys=machine is not None
         ),
         default_key_rejected=default_key_rejected,
+        load_rate=DEFAULT_RATE if own is None else 0.0,  # the load speaks the bundled API
     )

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.deployment.control.appspec import AppSpec, load_app_spec
+from mlopsdeploy.deployment.control.appspec import AppSpec
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.control.bundle import manifest_canaries
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, probe_once
 from mlopsdeploy.watchdog.watcher import ProbeOutcome

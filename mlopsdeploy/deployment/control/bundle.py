@@ -19,7 +19,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from mlopsdeploy.deployment import launch
-from mlopsdeploy.deployment.control.appspec import LAUNCHER, AppSpec, load_app_spec
+from mlopsdeploy.deployment.control.appspec import LAUNCHER, AppSpec
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
 from mlopsdeploy.deployment.control.wheelhouse import APP_DISTRIBUTION
 from mlopsdeploy.deployment.facts.release import CHECKSUMS

@@ -25,7 +25,7 @@ from gradio_client import Client
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
-from mlopsdeploy.deployment.control.appspec import load_app_spec
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.faults import KillApp
 from mlopsdeploy.resilience.subjects import deployed_target
 from mlopsdeploy.testbed import TestVM

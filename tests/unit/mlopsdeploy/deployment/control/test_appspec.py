@@ -9,9 +9,9 @@ from mlopsdeploy.deployment.control.appspec import (
     SPEC_NAME,
     AppSpecError,
     jsonpath_value,
-    load_app_spec,
     secret_values,
 )
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[5]
 EXAMPLE = REPO_ROOT / "examples" / "gradio-app"

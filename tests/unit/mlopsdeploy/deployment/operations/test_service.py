@@ -10,7 +10,7 @@ from pyinfra.api.operation import OperationMeta
 from pyinfra.connectors.util import CommandOutput
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.deployment.control.appspec import load_app_spec
+from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.facts.service import FileDigest, ServiceStatus, UnitStatus
 from mlopsdeploy.deployment.operations.service import (
     env_file,
