@@ -13,7 +13,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from mlopsdeploy.testbed.overlay import Overlay, mounts_under, unmount
 from mlopsdeploy.testbed.power import MachinePower
 from mlopsdeploy.testbed.processes import ProcessId, namespace_init, wait_gone
 from mlopsdeploy.testbed.state import Record, State, free_index
+from mlopsdeploy.testbed.supervisor import launch, nspawn_argv
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -280,36 +280,10 @@ class TestVM(GuestAccess, MachinePower):
             finally:
                 self._holding_lock = False
 
-    def _nspawn_argv(self) -> list[str]:
-        return [
-            "systemd-nspawn",
-            "--quiet",
-            f"--directory={self.rootfs}",
-            "--boot",
-            f"--machine={self.name}",
-            "--register=no",
-            "--keep-unit",
-            f"--network-namespace-path={self.link.netns_path}",
-            # Root on a real VM manages its network; the namespace keeps that to its own link.
-            "--capability=CAP_NET_ADMIN",
-            "--resolv-conf=off",
-            "--timezone=off",
-            "--link-journal=no",
-            "--console=read-only",
-        ]
-
     def _start(self) -> None:
         self.overlay.mount()
-        argv = [sys.executable, "-m", "mlopsdeploy.testbed.supervisor", str(self.dir)]
-        argv += ["--cgroup", self.name, "--"]
-        with (self.dir / "supervisor.log").open("ab") as log:
-            self._supervisor = subprocess.Popen(
-                [*argv, *self._nspawn_argv()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        nspawn = nspawn_argv(self.name, self.rootfs, self.link.netns_path)
+        self._supervisor = launch(self.dir, self.name, nspawn)
         identity = ProcessId.of(self._supervisor.pid)
         if identity is None:
             raise RuntimeError(f"supervisor for {self.name} exited at once: {self.console_log()}")

@@ -29,6 +29,43 @@ from mlopsdeploy.testbed.processes import ProcessId
 REBOOT_EXIT_CODE = 133
 
 
+def nspawn_argv(name: str, rootfs: Path, netns_path: Path) -> list[str]:
+    """The systemd-nspawn command line that boots machine ``name`` from ``rootfs``.
+
+    ``--register=no --keep-unit``: the host has no systemd or dbus to register with.
+    """
+    return [
+        "systemd-nspawn",
+        "--quiet",
+        f"--directory={rootfs}",
+        "--boot",
+        f"--machine={name}",
+        "--register=no",
+        "--keep-unit",
+        f"--network-namespace-path={netns_path}",
+        # Root on a real VM manages its network; the namespace keeps that to its own link.
+        "--capability=CAP_NET_ADMIN",
+        "--resolv-conf=off",
+        "--timezone=off",
+        "--link-journal=no",
+        "--console=read-only",
+    ]
+
+
+def launch(machine_dir: Path, name: str, nspawn: list[str]) -> subprocess.Popen[bytes]:
+    """Start this supervisor for ``nspawn`` in a session of its own, logging to the machine dir."""
+    argv = [sys.executable, "-m", "mlopsdeploy.testbed.supervisor", str(machine_dir)]
+    argv += ["--cgroup", name, "--", *nspawn]
+    with (machine_dir / "supervisor.log").open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def supervise(machine_dir: Path, command: list[str], cgroup: str | None = None) -> int:
     """Run `command` until it exits with anything but 133 or SIGTERM arrives; return its code."""
     into = cgroups.create(cgroup) if cgroup else []
