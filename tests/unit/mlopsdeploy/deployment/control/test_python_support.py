@@ -95,7 +95,7 @@ def test_bootstrap_with_the_default_key_waits_for_the_preflight(
     def run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: Any) -> None:
         planned.append(make(PythonHost(BULLSEYE)))
 
-    monkeypatch.setattr(api, "check_host_key", lambda cfg, accept: None)
+    monkeypatch.setattr(api, "settle_host_key", lambda cfg, accept, unconfirmed: None)
     monkeypatch.setattr(api, "choose_login_key", lambda cfg: cfg.default_key)
     monkeypatch.setattr(api, "run_pyinfra", run_pyinfra)
     preflight = lambda target: api.prepare_runtime(target, cfg, DeployOptions(cache_dir=tmp_path))  # noqa: E731
