@@ -73,6 +73,13 @@ class TakePort(Fault):
         while_active=WhileActive(deploy_error=PORT_TAKEN),
     )
 
+    def not_applicable(self, target: Target) -> str | None:
+        # With the worker layout systemd's socket unit holds the port across app restarts, so
+        # the moment this fault needs (the port free while the app restarts) never comes.
+        if target.service.workers:
+            return f"{target.name}: the app port is held by systemd's socket unit, not the app"
+        return super().not_applicable(target)
+
     def inject(self, target: Target) -> None:
         port = str(target.service.port)
         holder = [
