@@ -16,6 +16,7 @@ from deploy_helpers import Control, classify, model_variant, remote, served_mode
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy, rollback
+from mlopsdeploy.deployment.host_commands import systemctl
 from mlopsdeploy.deployment.operations import service, workers
 from mlopsdeploy.resilience.load import ClientLoad
 from mlopsdeploy.testbed import TestVM
@@ -23,7 +24,7 @@ from mlopsdeploy.testbed import TestVM
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-workers")]
 
 CANARIES = ["I am so happy today!", "This is the worst day ever."]
-CTL = 'XDG_RUNTIME_DIR="/run/user/$(id -u)" systemctl --user'
+CTL = systemctl("user")
 
 
 @dataclass
