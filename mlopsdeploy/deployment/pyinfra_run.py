@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -122,33 +122,38 @@ def run_pyinfra(
     target = state.inventory.get_host(cfg.name)
     if target not in state.activated_hosts:
         raise AccessError(cfg.name, f"pyinfra could not connect to {cfg.address}:{cfg.ssh_port}")
+    # The lock is held for as long as `held` is open, and given back before disconnecting.
     try:
-        with timed(result, "lock"):
-            hold_lock(target, cfg, lock_wait)
-        with timed(result, "prepare"):
-            func, args = make(target)
-        with timed(result, "plan"):
-            add_deploy(state, func, *args)
-        # A failing operation raises "No hosts remaining"; it is recorded below and explained
-        # by the gate record when the gate refused.
-        with timed(result, "ops"), suppress(PyinfraError):
-            run_ops(state)
-        for op_hash in state.get_op_order():
-            op_data = state.ops[target].get(op_hash)
-            if op_data is None:
-                continue
-            meta = op_data.operation_meta
-            done = meta.is_complete()
-            result.steps.append(
-                StepResult(
-                    name=", ".join(sorted(state.op_meta[op_hash].names)),
-                    changed=done and meta.did_change(),
-                    ok=done and meta.did_succeed(),
-                    seconds=round(clock.seconds.get(op_hash, 0.0), 3),
+        with ExitStack() as held:
+            with timed(result, "lock"):
+                held.enter_context(hold_lock(target, cfg, lock_wait))
+            with timed(result, "prepare"):
+                func, args = make(target)
+            with timed(result, "plan"):
+                add_deploy(state, func, *args)
+            # A failing operation raises "No hosts remaining"; it is recorded below and explained
+            # by the gate record when the gate refused.
+            with timed(result, "ops"), suppress(PyinfraError):
+                run_ops(state)
+            for op_hash in state.get_op_order():
+                op_data = state.ops[target].get(op_hash)
+                if op_data is None:
+                    continue
+                meta = op_data.operation_meta
+                done = meta.is_complete()
+                result.steps.append(
+                    StepResult(
+                        name=", ".join(sorted(state.op_meta[op_hash].names)),
+                        changed=done and meta.did_change(),
+                        ok=done and meta.did_succeed(),
+                        seconds=round(clock.seconds.get(op_hash, 0.0), 3),
+                    )
                 )
-            )
     finally:
         disconnect_all(state)
+        # pyinfra's disconnect leaves the SSH client open until it is garbage-collected; a
+        # watchdog that lives for days would pile up connections.
+        target.connector.client.close()  # type: ignore[attr-defined]
     failed = [step.name for step in result.steps if not step.ok]
     if failed:
         raise DeployError(cfg.name, f"step failed: {failed[0]}")

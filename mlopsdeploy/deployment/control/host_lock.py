@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyinfra.api import Host
 
@@ -27,11 +28,16 @@ def lock_owner() -> str:
     return f"mlopsdeploy on {socket.gethostname()} (pid {os.getpid()})"
 
 
-def hold_lock(target: Host, cfg: HostConfig, wait_seconds: int = LOCK_WAIT_SECONDS) -> Any:
-    """Take ``cfg``'s host lock over ``target``'s connection; held until it disconnects.
+@contextmanager
+def hold_lock(
+    target: Host, cfg: HostConfig, wait_seconds: int = LOCK_WAIT_SECONDS
+) -> Iterator[None]:
+    """Hold ``cfg``'s host lock over ``target``'s connection for the ``with`` block.
 
-    Returns the channel holding it (closing it releases the lock early). Raises DeployError
-    naming the holder and since when if it stays taken for ``wait_seconds``.
+    A context manager, not a returned channel: paramiko keeps channels only by weak reference
+    and closes one when it is collected, so a channel nobody holds on to gives the lock back at
+    once (two deploys then both repaired the same release). Raises DeployError naming the
+    holder and since when if the lock stays taken for ``wait_seconds``.
     """
     transport = target.connector.client.get_transport()  # type: ignore[attr-defined]
     channel = transport.open_session()
@@ -40,7 +46,11 @@ def hold_lock(target: Host, cfg: HostConfig, wait_seconds: int = LOCK_WAIT_SECON
     )
     answer = channel.makefile("r").readline().strip()
     if answer == "locked":
-        return channel
+        try:
+            yield
+        finally:
+            channel.close()
+        return
     channel.close()
     if not answer.startswith("busy"):
         raise DeployError(cfg.name, f"could not take the host lock under {cfg.base_dir}")

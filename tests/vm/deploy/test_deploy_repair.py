@@ -6,20 +6,26 @@ steps that changed) and what a user sees (correct labels on the app port).
 
 from __future__ import annotations
 
+import gc
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from deploy_helpers import Control, classify, remote
+from pyinfra.api import Host
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
+from mlopsdeploy.deployment.host_commands import HOST_LOCK
+from mlopsdeploy.deployment.pyinfra_run import run_pyinfra
 from mlopsdeploy.deployment.results import HostResult
+from mlopsdeploy.errors import DeployError
 from mlopsdeploy.testbed import TestVM
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-repair")]
@@ -136,6 +142,22 @@ def deploy_in_child(deployed: Deployed, tmp_path: Path) -> subprocess.Popen[byte
         " print(int(result.ok), ','.join(result.changed)); sys.exit(0 if result.ok else 1)"
     )
     return subprocess.Popen([sys.executable, "-c", script, str(job)], stdout=subprocess.PIPE)
+
+
+def test_host_lock_stays_taken_for_the_whole_run(deployed: Deployed) -> None:
+    lock = f"{BASE}/{HOST_LOCK}"
+    seen: list[str] = []
+
+    def make(target: Host) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        gc.collect()  # nothing but the run may keep the lock alive (paramiko holds channels weakly)
+        seen.append(deployed.sh(f"flock -w 3 {lock} true && echo free || echo taken").strip())
+        raise DeployError(deployed.cfg.name, "stop after looking")
+
+    with pytest.raises(DeployError, match="stop after looking"):
+        run_pyinfra(deployed.cfg, deployed.cfg.own_key, HostResult("h", "u"), make)
+    assert seen == ["taken"]  # a 3 s wait for the lock in the middle of the run is not enough
+    # ...and it is given back when the run ends.
+    assert deployed.sh(f"flock -w 30 {lock} true && echo free || echo taken").strip() == "free"
 
 
 def test_two_deploys_at_once_take_turns(deployed: Deployed, tmp_path: Path) -> None:
