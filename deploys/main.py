@@ -4,6 +4,8 @@ The same ``@deploy`` the library runs; the release (app wheel + model) is built 
 the control machine, and each host gets the wheelhouse for its own Python.
 """
 
+from contextlib import ExitStack
+
 from pyinfra import host
 
 from mlopsdeploy.deployment.api import make_plan
@@ -13,7 +15,9 @@ from mlopsdeploy.deployment.plans import deploy_app
 from mlopsdeploy.deployment.results import DeployOptions
 
 options = DeployOptions()
-# Held (by its SSH channel) until pyinfra disconnects: the same host lock the library takes.
-host_lock = hold_lock(host, host.data.mlopsdeploy)
+# The same host lock the library takes, kept on the host object so that it is held until the
+# run ends (a module global would go, and with it the lock, once this file has been planned).
+host.mlopsdeploy_lock = ExitStack()
+host.mlopsdeploy_lock.enter_context(hold_lock(host, host.data.mlopsdeploy))
 bundle = build_release(options.app_dir, options.model_dir, options.cache_dir)
 deploy_app(plan=make_plan(host, host.data.mlopsdeploy, bundle, options))
