@@ -8,7 +8,7 @@ demo: bootstrap
 	$(PY) -m mlopsdeploy demo
 
 test: bootstrap
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=25 tests
 
 lint: bootstrap
 	.venv/bin/ruff check .
