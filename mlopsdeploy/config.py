@@ -75,6 +75,7 @@ class HostConfig:
     keep_releases: int = 3
     reimage_command: str | None = None
     reboot_command: str | None = None
+    wipe_home_command: str | None = None
     workers: int = 2
     harden_sshd: bool = True
     push_secrets_on_new_host_key: bool = False

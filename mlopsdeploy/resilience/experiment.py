@@ -58,6 +58,9 @@ class Subject:
     default_key_rejected: Callable[[], bool]
     load_rate: float = 0.0
     """Requests/s of the client load run through each experiment (0: none)."""
+    system: str | None = None
+    """What the host runs (OS release, Python), read once it is deployed: the same fault can
+    recover differently on another release, so each record names it."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
         target=subject.target.name,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         expected_path=expected_path(fault.recovery),
+        system=subject.system,
     )
     steady = subject.probe.correct()
     if not steady.ok:

@@ -42,8 +42,13 @@ from mlopsdeploy.model.manifest import MANIFEST_NAME
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject, restore_steady_state
 from mlopsdeploy.resilience.real_vm import CommandMachine
 from mlopsdeploy.resilience.record import Record
-from mlopsdeploy.resilience.report import summarize, text_table, write_report
-from mlopsdeploy.resilience.subjects import StandInSwitch, deployed_subject, snapshot_app
+from mlopsdeploy.resilience.report import summarize, targets, text_table, write_report
+from mlopsdeploy.resilience.subjects import (
+    StandInSwitch,
+    deployed_subject,
+    host_system,
+    snapshot_app,
+)
 from mlopsdeploy.testbed.machine import TestVM
 from mlopsdeploy.testing.standin import StandIn
 
@@ -169,6 +174,7 @@ class ReportCollector:
         terminalreporter.section("resilience report")
         for line in text_table(summarize(self.records)):
             terminalreporter.write_line(line)
+        terminalreporter.write_line("targets: " + "; ".join(targets(self.records)))
         for path in self.written:
             terminalreporter.write_line(f"written: {path}")
 
@@ -221,6 +227,7 @@ def resilience_subject(
         run = subject.deploy(DeployRequest("initial deploy", accept_new_host_key=not target))
         if not run.ok:
             pytest.fail(f"initial deploy of {subject.target.name} failed: {run.error}")
+        subject.system = host_system(subject.target.guest)
         yield subject
 
 

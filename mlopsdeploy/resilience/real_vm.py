@@ -1,9 +1,9 @@
 """Machine controls of a real VM: the commands its hosts.toml names, run on the control machine.
 
 A student's VM has no testbed API: re-imaging it or power-cycling it is done by the provider's
-CLI or by a person. ``reimage_command`` and ``reboot_command`` say how; each must return once
-the VM is back (SSH answering). A fault needing a control without a command is skipped, naming
-the missing key, instead of being faked from inside the guest.
+CLI or by a person. ``reimage_command``, ``reboot_command`` and ``wipe_home_command`` say how;
+each must return once the VM is back (SSH answering). A fault needing a control without a
+command is skipped, naming the missing key, instead of being faked from inside the guest.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from mlopsdeploy.config import HostConfig
 from mlopsdeploy.faults import NotApplicable
 
 #: Machine control -> the hosts.toml key whose command performs it on a real VM.
-COMMAND_KEYS = {"wipe": "reimage_command", "reboot": "reboot_command"}
+COMMAND_KEYS = {
+    "wipe": "reimage_command",
+    "reboot": "reboot_command",
+    "wipe_home": "wipe_home_command",
+}
 COMMAND_TIMEOUT_S = 900.0
 
 

@@ -60,6 +60,8 @@ class Record:
     + expected_path: what the fault's declared recovery predicts; a different path is a finding
     + load: what the client load saw from steady state to recovery (`LoadReport.as_dict()`):
       failed requests after the fault / in flight at it, longest gap, p99 latency
+    + system: the target's OS release and Python (``Debian GNU/Linux 13 (trixie), Python
+      3.13.5``), None when it was not read
     """
 
     fault: str
@@ -75,6 +77,7 @@ class Record:
     model_version: str | None = None
     error: str | None = None
     load: dict[str, Any] | None = None
+    system: str | None = None
 
     @property
     def verified(self) -> bool:

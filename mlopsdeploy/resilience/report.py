@@ -156,6 +156,14 @@ def text_table(rows: Sequence[Row]) -> list[str]:
     ]
 
 
+def targets(records: Iterable[Record]) -> list[str]:
+    """``<target>: <system>`` for each host the records broke, in order of first use."""
+    seen: dict[str, str] = {}
+    for record in records:
+        seen.setdefault(record.target, record.system or "system not read")
+    return [f"{target}: {system}" for target, system in seen.items()]
+
+
 def environment() -> dict[str, Any]:
     """Where the numbers were measured: machine, load, package versions, commit."""
     versions: dict[str, str | None] = {}
@@ -241,6 +249,8 @@ def markdown(
         *("| " + " | ".join(row.cells()) + " |" for row in rows),
         "",
         f"![recovery time per fault]({chart})",
+        "",
+        "Targets: " + "; ".join(targets(records)),
         "",
     ]
     lines += ["## What each fault breaks", ""]

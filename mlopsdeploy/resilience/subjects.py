@@ -23,7 +23,15 @@ from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.deployment.operations import runtime, service, workers
 from mlopsdeploy.deployment.results import DeployOptions
-from mlopsdeploy.faults import ApiSwitch, AppPaths, CommandFailed, Machine, Service, Target
+from mlopsdeploy.faults import (
+    ApiSwitch,
+    AppPaths,
+    CommandFailed,
+    Guest,
+    Machine,
+    Service,
+    Target,
+)
 from mlopsdeploy.model.manifest import MANIFEST_NAME, read_manifest
 from mlopsdeploy.resilience.experiment import DeployRequest, Subject
 from mlopsdeploy.resilience.load import DEFAULT_RATE
@@ -164,6 +172,15 @@ def snapshot_app(app_dir: Path, dest: Path) -> Path:
         app_dir, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
     )
     return dest
+
+
+#: The host's OS release and the Python the deploy builds its venv from, on one line.
+SYSTEM_COMMAND = '. /etc/os-release && echo "$PRETTY_NAME, $(python3 -V)"'
+
+
+def host_system(guest: Guest) -> str:
+    """``Debian GNU/Linux 13 (trixie), Python 3.13.5``: what the report names the target by."""
+    return guest.sh(SYSTEM_COMMAND).strip()
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -36,7 +36,8 @@ def test_without_commands_wipe_and_reboot_are_skipped_naming_the_key(tmp_path: P
         "team10: no reimage_command in its hosts.toml: wipe is done by the provider or a person"
     )
     assert "no reboot_command" in str(by_name("reboot").not_applicable(target))
-    assert "not a test VM" in str(by_name("home-wipe").not_applicable(target))
+    assert "no wipe_home_command" in str(by_name("home-wipe").not_applicable(target))
+    assert "not a test VM" in str(by_name("network-cut").not_applicable(target))
     assert by_name("sigkill").not_applicable(target) is None
     with pytest.raises(NotApplicable, match="reimage_command"):
         by_name("vm-wipe").inject(target)
@@ -49,13 +50,14 @@ def test_configured_commands_run_on_the_control_machine_naming_the_vm(tmp_path: 
             tmp_path,
             reimage_command=f'echo "wipe $MLOPSDEPLOY_HOST" >> {log}',
             reboot_command=f'echo "reboot $MLOPSDEPLOY_ADDRESS" >> {log}',
+            wipe_home_command=f'echo "home $MLOPSDEPLOY_HOST" >> {log}',
         )
     )
-    for name in ("vm-wipe", "reboot"):
+    for name in ("vm-wipe", "reboot", "home-wipe"):
         fault = by_name(name)
         assert fault.not_applicable(target) is None
         fault.inject(target)
-    assert log.read_text().splitlines() == ["wipe team10", "reboot vm.example"]
+    assert log.read_text().splitlines() == ["wipe team10", "reboot vm.example", "home team10"]
 
 
 def test_a_failing_command_is_an_error_with_its_output(tmp_path: Path) -> None:

@@ -95,3 +95,12 @@ def test_report_files_hold_table_chart_failures_and_environment(tmp_path: Path) 
     ]
     height, width, _ = imread(written[2]).shape
     assert width == 800 and height > 200
+
+
+def test_report_names_each_targets_system(tmp_path: Path) -> None:
+    trixie = "Debian GNU/Linux 13 (trixie), Python 3.13.5"
+    records = [replace(RECORDS[1], target="t13", system=trixie), RECORDS[2]]
+    markdown = write_report(records, tmp_path)[1].read_text()
+    assert f"Targets: t13: {trixie}; vm1: system not read" in markdown
+    document = json.loads((tmp_path / "resilience-report.json").read_text())
+    assert document["records"][0]["system"] == trixie

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
 from pathlib import Path
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.model.manifest import MANIFEST_NAME, verify, write_manifest
-from mlopsdeploy.resilience.subjects import HttpStandInSwitch, LibraryDeployer, snapshot_app
+from mlopsdeploy.resilience.subjects import (
+    HttpStandInSwitch,
+    LibraryDeployer,
+    host_system,
+    snapshot_app,
+)
 from mlopsdeploy.testing.standin import StandIn
 
 
@@ -46,3 +53,16 @@ def test_app_snapshot_leaves_build_debris_behind(tmp_path: Path) -> None:
     copy = snapshot_app(app, tmp_path / "copy")
     assert (copy / "src" / "app" / "__init__.py").is_file()
     assert not (copy / "src" / "app" / "__pycache__").exists()
+
+
+class LocalGuest:
+    """The control machine's own shell standing in for a guest's."""
+
+    def sh(self, command: str) -> str:
+        return subprocess.run(["sh", "-c", command], capture_output=True, text=True).stdout
+
+
+def test_host_system_names_os_release_and_python() -> None:
+    pretty = platform.freedesktop_os_release()["PRETTY_NAME"]
+    python3 = subprocess.run(["python3", "-V"], capture_output=True, text=True).stdout.strip()
+    assert host_system(LocalGuest()) == f"{pretty}, {python3}"
