@@ -4,7 +4,8 @@ Register in the root conftest.py: `pytest_plugins = ["mlopsdeploy.testbed.pytest
 
 Fixtures:
   testbed_image     session: the cached VM image (built on first use; one xdist worker builds,
-                    the others wait on its lock)
+                    the others wait on its lock); `--image trixie` makes it another Debian
+                    release's, so every VM test of a run can be repeated on that release
   test_vm           a fresh, booted machine for one test, destroyed afterwards
   test_vm_factory   call it for as many fresh machines as a test needs
   module_vm         one machine shared by a module's tests (for read-mostly checks)
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from mlopsdeploy.testbed.image import Image
+from mlopsdeploy.testbed.image import DEFAULT_RELEASE, RELEASES, Image
 from mlopsdeploy.testbed.machine import TestVM
 from mlopsdeploy.testbed.registered import cleanup_stale
 from mlopsdeploy.testbed.requirements import missing_requirements
@@ -35,6 +36,16 @@ from mlopsdeploy.testbed.requirements import missing_requirements
 NAME_PREFIX = os.environ.get("MLOPSDEPLOY_VM_PREFIX", "pt") + "-"
 VM_FIXTURES = {"testbed_image", "test_vm", "test_vm_factory", "module_vm", "release_image"}
 _numbers = itertools.count(1)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("testbed", "test VMs (mlopsdeploy testbed)").addoption(
+        "--image",
+        choices=sorted(RELEASES),
+        default=DEFAULT_RELEASE,
+        help=f"Debian release of the test VMs (default {DEFAULT_RELEASE}): the deploy, "
+        "watchdog and resilience tests then run on that release's Python",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,12 +98,13 @@ class VMFactory:
 
 
 @pytest.fixture(scope="session")
-def testbed_image() -> Image:
+def testbed_image(request: pytest.FixtureRequest) -> Image:
+    """The image of the `--image` release, built unless cached."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
     cleanup_stale(prefix=NAME_PREFIX)
-    return Image().ensure()
+    return Image.for_release(request.config.getoption("image")).ensure()
 
 
 @pytest.fixture(scope="session")
