@@ -1,8 +1,9 @@
 """Building the service: the products, the JSON routes, the metrics and the UI in one ASGI app.
 
-Start-up time is recovery time, so the slow parts run side by side: the model starts loading
-in a thread before gradio (seconds to import) is imported and the UI is built, and the
-lifespan waits for the model. gradio is therefore imported inside `create_app`, not above.
+Start-up time is recovery time, so nothing slow stands between the process start and a ready
+model: the model starts loading in a thread as soon as the app is created, the lifespan waits
+for it and its canaries, and gradio (seconds to import) is only imported after that, while the
+JSON API already serves (see app.late_ui). gradio is therefore imported in `ui_app`, not above.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
 from app.config import Settings
 from app.errors import AppError
 from app.inference_api import InferenceApi
+from app.late_ui import LateUi
 from app.local_model import LocalModel
 from app.metrics import Metrics, MetricsMiddleware
 from app.routes import build_router, error_handler
@@ -48,6 +50,7 @@ def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
         max_tokens=settings.api_max_tokens,
     )
     services = Services(settings, metrics, model, api)
+    ui = LateUi(lambda: ui_app(services))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,11 +62,17 @@ def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
             logger.info("Ready: the canary sentences classify correctly")
         else:
             logger.error("Not ready: %s", readiness.reason)
+        # Built after the model, not beside it: both imports need the interpreter's one lock.
+        ui_started = asyncio.create_task(ui.start())
         try:
             yield
         finally:
             if heartbeat:
                 heartbeat.cancel()
+            ui_started.cancel()
+            with suppress(asyncio.CancelledError):
+                await ui_started
+            await ui.stop()
             await model.stop()
 
     app = FastAPI(
@@ -74,12 +83,19 @@ def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
         openapi_url=None,
     )
     # The JSON routes must exist before the UI is mounted at "/", which would otherwise take them.
-    app.include_router(build_router(services))
+    app.include_router(build_router(services, lambda: ui.state))
     app.add_exception_handler(AppError, error_handler(services))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.mount("/", ui)
+    return app
+
+
+def ui_app(services: Services) -> FastAPI:
+    """The Gradio UI as an app of its own (imports gradio: seconds), for `LateUi` to serve."""
     import gradio as gr
 
     from app.ui import build_ui
 
+    ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # show_error=False: the UI shows the app's own gr.Error messages, never raw exception texts.
-    return gr.mount_gradio_app(app, build_ui(services), path="/", ssr_mode=False, show_error=False)
+    return gr.mount_gradio_app(ui, build_ui(services), path="/", ssr_mode=False, show_error=False)

@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx2
-from huggingface_hub import AsyncInferenceClient
-from huggingface_hub.errors import HfHubHTTPError, OverloadedError, TextGenerationError
 from pydantic import SecretStr
 
 from app.errors import AppError
+
+if TYPE_CHECKING:
+    from huggingface_hub import AsyncInferenceClient
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,13 @@ class InferenceApi:
             raise ApiNotConfigured(self.not_configured)
 
     def _client(self) -> AsyncInferenceClient:
-        """A client per call: a streamed response stays tied to its client until it is closed."""
+        """A client per call: a streamed response stays tied to its client until it is closed.
+
+        huggingface_hub is imported here, at the first call: it takes longer to import than the
+        rest of the JSON API, and the app's start must not wait for a product nobody called.
+        """
+        from huggingface_hub import AsyncInferenceClient
+
         token = self._token.get_secret_value() if self._token else None
         return AsyncInferenceClient(self.endpoint, token=token, timeout=self._timeout)
 
@@ -158,6 +164,9 @@ class InferenceApi:
         return translated
 
     def _classify(self, error: Exception) -> ApiError:
+        import httpx2
+        from huggingface_hub.errors import OverloadedError, TextGenerationError
+
         if isinstance(error, TimeoutError | httpx2.TimeoutException):
             return ApiTimeout(
                 f"The Inference API did not answer within {self._timeout:g} s. Try again later."
@@ -201,6 +210,8 @@ def _messages(prompt: str | None) -> list[dict[str, Any]]:
 
 
 def _status_of(error: Exception) -> int | None:
+    from huggingface_hub.errors import HfHubHTTPError
+
     if isinstance(error, HfHubHTTPError) and error.response is not None:
         return int(error.response.status_code)
     return None

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.docs import build_docs_router
 from app.errors import AppError, MethodNotAllowed
+from app.late_ui import UiState
 from app.schemas import (
     Alive,
     ErrorBody,
@@ -37,7 +38,8 @@ from app.validation import InputError, parse_generate, parse_sentiment
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY")
 
 
-def build_router(services: Services) -> APIRouter:
+def build_router(services: Services, ui_state: Callable[[], UiState]) -> APIRouter:
+    """The JSON routes; `ui_state()` says how far the UI is (see app.late_ui)."""
     router = APIRouter()
 
     @router.get("/livez", response_model=Alive)
@@ -51,12 +53,15 @@ def build_router(services: Services) -> APIRouter:
         responses={503: {"model": NotReady, "description": "not ready; `reason` says why"}},
     )
     async def readyz() -> Ready | JSONResponse:
-        """Ready when the model is loaded and classifies the canary sentences right."""
+        """Ready when the model is loaded and classifies the canary sentences right.
+
+        `ui` says whether the UI is built yet; a UI request before that waits for it.
+        """
         readiness = await services.model.readiness()
         services.metrics.ready.set(1 if readiness.ready else 0)
         model, version = services.model.model, services.model.version
         if readiness.ready:
-            return Ready(status="ready", model=model, model_version=version)
+            return Ready(status="ready", model=model, model_version=version, ui=ui_state())
         answer = NotReady(
             status="not ready",
             reason=readiness.reason or "unknown",

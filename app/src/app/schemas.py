@@ -42,6 +42,9 @@ class Ready(BaseModel):
     status: Literal["ready"]
     model: str
     model_version: str | None
+    ui: Literal["starting", "serving", "failed"] = Field(
+        description="the UI at /: still being built (its requests wait), serving, or failed"
+    )
 
 
 class NotReady(BaseModel):
