@@ -8,6 +8,8 @@ once with the default key, and after the deploy proves the default key is *rejec
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
@@ -43,11 +45,12 @@ def try_key(transport: paramiko.Transport, user: str, key_path: Path) -> bool:
     return transport.is_authenticated()
 
 
-def key_logs_in(cfg: HostConfig, key_path: Path) -> bool:
-    """Whether ``key_path`` authenticates as ``cfg.user`` (False when rejected).
+@contextmanager
+def checked_transport(cfg: HostConfig) -> Iterator[paramiko.Transport]:
+    """An SSH transport to ``cfg`` whose host key is the recorded one, not yet logged in.
 
-    Only against the recorded host key (call check_host_key first): no key is offered to a host
-    that may be an impostor. Unreachable hosts raise AccessError.
+    No key is offered to a host that may be an impostor. Raises AccessError for an unreachable
+    host, a different host key, or a connection that breaks while in use.
     """
     try:
         transport = connect_transport(cfg)
@@ -60,11 +63,21 @@ def key_logs_in(cfg: HostConfig, key_path: Path) -> bool:
                 f"cannot log in at {cfg.address}:{cfg.ssh_port}: its host key is not the one "
                 f"recorded in {cfg.known_hosts}",
             )
-        return try_key(transport, cfg.user, key_path)
+        yield transport
     except (paramiko.SSHException, OSError, EOFError) as e:
         raise AccessError(cfg.name, f"cannot log in at {cfg.address}:{cfg.ssh_port}: {e}") from e
     finally:
         transport.close()
+
+
+def key_logs_in(cfg: HostConfig, key_path: Path) -> bool:
+    """Whether ``key_path`` authenticates as ``cfg.user`` (False when rejected).
+
+    Only against the recorded host key (call check_host_key first). Unreachable hosts raise
+    AccessError.
+    """
+    with checked_transport(cfg) as transport:
+        return try_key(transport, cfg.user, key_path)
 
 
 def choose_login_key(cfg: HostConfig) -> Path:
@@ -80,8 +93,14 @@ def choose_login_key(cfg: HostConfig) -> Path:
 
 
 def verify_lockdown(cfg: HostConfig) -> None:
-    """Prove the end state: own key logs in, default key is rejected."""
-    if not key_logs_in(cfg, cfg.own_key):
-        raise AccessError(cfg.name, f"your key {cfg.own_key} does not log in after the deploy")
-    if cfg.default_key is not None and key_logs_in(cfg, cfg.default_key):
-        raise AccessError(cfg.name, "the shared default key still logs in after the deploy")
+    """Prove the end state: own key logs in, default key is rejected.
+
+    Both on one connection (one handshake instead of two): the default key is offered first and
+    must be refused, then the own key must be accepted. A connection that ends logged in is
+    also no failed login to the server (OpenSSH's PerSourcePenalties count those).
+    """
+    with checked_transport(cfg) as transport:
+        if cfg.default_key is not None and try_key(transport, cfg.user, cfg.default_key):
+            raise AccessError(cfg.name, "the shared default key still logs in after the deploy")
+        if not try_key(transport, cfg.user, cfg.own_key):
+            raise AccessError(cfg.name, f"your key {cfg.own_key} does not log in after the deploy")

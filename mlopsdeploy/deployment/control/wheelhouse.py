@@ -27,6 +27,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlopsdeploy.deployment.control.python_support import (
+    Installed,
     check_wheels,
     manylinux_platforms,
     other_python_pin,
@@ -76,8 +77,14 @@ def pinned_requirements(
     ``requires`` (an app spec's requirement lines) stands in for ``root``'s own requirements.
     """
     env = _marker_environment(target)
+    installed = Installed()
+    if requires is None:
+        dist = installed.get(root)
+        if dist is None:
+            raise md.PackageNotFoundError(root)
+        requires = installed.requires(dist, installed.headers(dist))
     pins: dict[str, str] = {}
-    pending = [md.distribution(root).requires or () if requires is None else requires]
+    pending = [requires]
     while pending:
         for spec in pending.pop():
             req = Requirement(spec)
@@ -85,12 +92,13 @@ def pinned_requirements(
                 continue
             name = canonicalize_name(req.name)
             if name not in pins:
-                try:
-                    pins[name] = md.distribution(req.name).version
-                except md.PackageNotFoundError:  # needed only on the target's Python
+                found = installed.get(name)
+                if found is None:  # needed only on the target's Python
                     pins[name] = other_python_pin(req, target.version)
                     continue
-                pending.append(md.distribution(req.name).requires or ())
+                headers = installed.headers(found)
+                pins[name] = str(headers["Version"])
+                pending.append(installed.requires(found, headers))
     text = "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
     tag = f"{target.version}-{target.machine}"
     digest = hashlib.sha256(f"{tag}\n{text}".encode()).hexdigest()[:16]

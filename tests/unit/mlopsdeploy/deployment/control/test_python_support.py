@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.metadata as md
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment import api
 from mlopsdeploy.deployment.control.python_support import (
+    Installed,
     UnsupportedPython,
     check_python,
     manylinux_platforms,
+    requires_python,
     version_specific,
 )
 from mlopsdeploy.deployment.control.wheelhouse import APP_DISTRIBUTION, pinned_requirements
@@ -102,3 +106,24 @@ def test_bootstrap_with_the_default_key_waits_for_the_preflight(
     with pytest.raises(DeployError, match=r"Python 3\.9"):
         api.ensure_access(cfg, preflight=preflight)
     assert planned == []
+
+
+def test_the_directory_listing_finds_what_importlib_finds() -> None:
+    """`Installed` finds distributions by their .dist-info names without reading metadata: each
+    pin of the lock must be the version importlib.metadata itself reports, and every
+    Requires-Python importlib reads for the closure must be there too."""
+    installed = Installed()
+    lock = pinned_requirements(TRIXIE)
+    for line in lock.text.split():
+        name, _, version = line.partition("==")
+        if name != "audioop-lts":  # pinned for other Pythons, not installed here
+            assert md.distribution(name).version == version
+            assert installed.get(name) is not None
+    specs = requires_python(APP_DISTRIBUTION)
+    app = md.distribution(APP_DISTRIBUTION)
+    assert f"mlopsdeploy-app=={app.version}" in specs
+    fastapi = md.distribution("fastapi")
+    assert str(specs[f"fastapi=={fastapi.version}"]) == str(
+        SpecifierSet(fastapi.metadata["Requires-Python"])
+    )
+    assert installed.get("no-such-distribution-anywhere") is None
