@@ -5,6 +5,12 @@ a dozen everyday sentences (the deploy's gate asks the same question, `health.ch
 fewer sentences). An app with its own spec (`mlopsdeploy.toml`) is asked its spec's checks
 instead, exactly as the gate asks them. Probing with short timeouts keeps a hung app from
 stretching each poll.
+
+Every request opens its own connection. Several workers share the app's socket, and a kept-alive
+connection belongs to the worker that accepted it: a probe that reused the connection of its
+steady-state round after a SIGSTOP or SIGKILL of that worker waited 5 s for a stopped process
+(ReadTimeout) or met the dying one's reset, while every new connection was served by the others.
+That probe measured one worker, not what a user arriving after the fault sees.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ PROBE_SENTENCES: tuple[Canary, ...] = (*DEFAULT_CANARIES, *EVERYDAY)
 
 #: Per-request limits: a live app answers a probe in well under a second.
 _TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+#: No connection outlives its request (see the module docstring).
+_FRESH_CONNECTIONS = httpx.Limits(max_keepalive_connections=0)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,9 @@ class AppProbe:
         self.url = url
         self.sentences = sentences
         self.spec = spec
-        self._client = httpx.Client(base_url=url, timeout=_TIMEOUT, transport=transport)
+        self._client = httpx.Client(
+            base_url=url, timeout=_TIMEOUT, limits=_FRESH_CONNECTIONS, transport=transport
+        )
 
     def close(self) -> None:
         self._client.close()
