@@ -1,4 +1,4 @@
-"""Running a deploy through pyinfra's Python API for one host, on the control machine.
+"""Running a deploy through pyinfra's Python API across hosts, on the control machine.
 
 pyinfra keeps only success and change per operation; this adds per-step seconds and turns a
 failed connection or step into an error that names the host and the cause.
@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,10 @@ from pyinfra.api import BaseStateCallback, Config, Host, Inventory, State
 from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.deploy import add_deploy
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.api.operations import run_ops
+from pyinfra.api.operations import run_host_op
+from pyinfra.api.util import log_operation_start
 from pyinfra.connectors.sshuserclient.client import get_host_keys
+from pyinfra.context import ctx_host, ctx_state
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.host_lock import LOCK_WAIT_SECONDS, hold_lock
@@ -31,21 +35,23 @@ class StepClock(BaseStateCallback):
     """Times every operation, since pyinfra itself records only success and change."""
 
     def __init__(self) -> None:
-        self.started: dict[str, float] = {}
-        self.seconds: dict[str, float] = {}
+        self.started: dict[tuple[str, str], float] = {}
+        self.seconds: dict[tuple[str, str], float] = {}
 
-    # pyinfra declares these as staticmethods but calls them on the handler instance.
+    # pyinfra declares these as staticmethods but calls them on the handler instance, with
+    # (state, host, op_hash); several hosts run the same operation at once.
     def operation_host_start(self, *args: Any) -> None:  # type: ignore[override]
-        self.started[args[2]] = time.monotonic()
+        self.started[(args[1].name, args[2])] = time.monotonic()
 
-    def _stop(self, op_hash: str) -> None:
-        self.seconds[op_hash] = time.monotonic() - self.started.get(op_hash, time.monotonic())
+    def _stop(self, host: Host, op_hash: str) -> None:
+        key = (host.name, op_hash)
+        self.seconds[key] = time.monotonic() - self.started.get(key, time.monotonic())
 
     def operation_host_success(self, *args: Any) -> None:  # type: ignore[override]
-        self._stop(args[2])
+        self._stop(args[1], args[2])
 
     def operation_host_error(self, *args: Any) -> None:  # type: ignore[override]
-        self._stop(args[2])
+        self._stop(args[1], args[2])
 
 
 @contextmanager
@@ -96,6 +102,21 @@ def ssh_data(cfg: HostConfig, key: Path) -> dict[str, Any]:
     }
 
 
+@dataclass
+class HostRun:
+    """One host's part in a pyinfra run: who, with which key, what to deploy, where results go.
+
+    ``error`` is this host's failure (connection, lock, control-side preparation, a step), set
+    by ``run_hosts`` instead of raised, so one host's failure never stops the others.
+    """
+
+    cfg: HostConfig
+    key: Path
+    result: HostResult
+    make: DeployFactory
+    error: Exception | None = None
+
+
 def run_pyinfra(
     cfg: HostConfig,
     key: Path,
@@ -103,57 +124,137 @@ def run_pyinfra(
     make: DeployFactory,
     lock_wait: int = LOCK_WAIT_SECONDS,
 ) -> None:
-    """Connect with ``key``, take the host lock, add the deploy ``make`` returns, run it.
+    """One host's run (see ``run_hosts``); raises its error naming the host and the cause."""
+    run = HostRun(cfg, key, result, make)
+    run_hosts([run], lock_wait)
+    if run.error is not None:
+        raise run.error
 
-    ``make`` runs once connected, so control-side work that depends on the host (the wheelhouse
-    for its Python) happens before any operation is planned. Fills ``result.steps``.
+
+def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> None:
+    """One pyinfra State for every host: connect, take each host lock, plan, run, record.
+
+    Each ``make`` runs once its host is connected and locked, so control-side work that depends
+    on the host (the wheelhouse for its Python) happens before any operation is planned; hosts
+    share every operation, which pyinfra runs across them at once. Fills ``result.steps`` and
+    the phase timings of every run, and ``run.error`` for the hosts that failed.
     """
     # pyinfra memoizes known_hosts files for the life of the process; the access step may just
     # have recorded a re-imaged VM's new key there (and a watchdog process lives for days).
     get_host_keys.cache.clear()
     # check_for_changes=False: operations read their facts once, when they run, instead of also
     # while being planned (halves a no-op run's round trips).
-    inventory = Inventory(([(cfg.name, ssh_data(cfg, key))], {}))
+    inventory = Inventory(([(run.cfg.name, ssh_data(run.cfg, run.key)) for run in runs], {}))
     state = State(inventory, Config(CONNECT_TIMEOUT=10), check_for_changes=False)
     clock = StepClock()
     state.add_callback_handler(clock)
-    with timed(result, "connect"), suppress(PyinfraError):
+    connect_start = time.monotonic()
+    with suppress(PyinfraError):
         connect_all(state)
-    target = state.inventory.get_host(cfg.name)
-    if target not in state.activated_hosts:
-        raise AccessError(cfg.name, f"pyinfra could not connect to {cfg.address}:{cfg.ssh_port}")
-    # The lock is held for as long as `held` is open, and given back before disconnecting.
+    connected = round(time.monotonic() - connect_start, 3)
+    targets = {run.cfg.name: state.inventory.get_host(run.cfg.name) for run in runs}
+    for run in runs:
+        run.result.timings["connect"] = connected
+        if targets[run.cfg.name] not in state.activated_hosts:
+            cfg = run.cfg
+            run.error = AccessError(
+                cfg.name, f"pyinfra could not connect to {cfg.address}:{cfg.ssh_port}"
+            )
+    # The locks are held for as long as `held` is open, and given back before disconnecting.
     try:
         with ExitStack() as held:
-            with timed(result, "lock"):
-                held.enter_context(hold_lock(target, cfg, lock_wait))
-            with timed(result, "prepare"):
-                func, args = make(target)
-            with timed(result, "plan"):
-                add_deploy(state, func, *args)
-            # A failing operation raises "No hosts remaining"; it is recorded below and explained
-            # by the gate record when the gate refused.
-            with timed(result, "ops"), suppress(PyinfraError):
-                run_ops(state)
-            for op_hash in state.get_op_order():
-                op_data = state.ops[target].get(op_hash)
-                if op_data is None:
-                    continue
-                meta = op_data.operation_meta
-                done = meta.is_complete()
-                result.steps.append(
-                    StepResult(
-                        name=", ".join(sorted(state.op_meta[op_hash].names)),
-                        changed=done and meta.did_change(),
-                        ok=done and meta.did_succeed(),
-                        seconds=round(clock.seconds.get(op_hash, 0.0), 3),
-                    )
-                )
+            for run in runs:
+                if run.error is None:
+                    _plan_host(state, run, targets[run.cfg.name], held, lock_wait)
+            planned = [run for run in runs if run.error is None]
+            state.active_hosts = {targets[run.cfg.name] for run in planned}
+            ops_start = time.monotonic()
+            raised = _run_ops(state, [targets[run.cfg.name] for run in planned])
+            ops_seconds = round(time.monotonic() - ops_start, 3)
+            for run in planned:
+                run.result.timings["ops"] = ops_seconds
+                run.error = raised.get(run.cfg.name)
+                if run.error is None:
+                    _record_steps(state, clock, run, targets[run.cfg.name])
     finally:
         disconnect_all(state)
         # pyinfra's disconnect leaves the SSH client open until it is garbage-collected; a
         # watchdog that lives for days would pile up connections.
-        target.connector.client.close()  # type: ignore[attr-defined]
-    failed = [step.name for step in result.steps if not step.ok]
+        for target in targets.values():
+            client = getattr(target.connector, "client", None)
+            if client is not None:
+                client.close()
+
+
+def _plan_host(state: State, run: HostRun, target: Host, held: ExitStack, lock_wait: int) -> None:
+    """Lock, prepare and plan one host; a failure is recorded as this host's error."""
+    try:
+        with timed(run.result, "lock"):
+            held.enter_context(hold_lock(target, run.cfg, lock_wait))
+        with timed(run.result, "prepare"):
+            func, args = run.make(target)
+        with timed(run.result, "plan"):
+            add_deploy(state, func, *args, host=target)
+    except Exception as e:  # any failure here is this host's, reported on it
+        run.error = e
+
+
+def _run_ops(state: State, hosts: Sequence[Host]) -> dict[str, Exception]:
+    """Run every operation across ``hosts``, in order, each one on all hosts at once.
+
+    pyinfra's own runner does this with greenlets, which run side by side only in a process
+    gevent has monkey-patched (as the pyinfra CLI does); a library must not patch its caller's
+    process, so the hosts of an operation run in threads here. A host whose operation fails
+    drops out of the later ones, as in pyinfra; an exception is kept as that host's error.
+    """
+    raised: dict[str, Exception] = {}
+    if not hosts:
+        return raised
+
+    def one(target: Host, op_hash: str) -> bool:
+        try:
+            with ctx_state.use(state), ctx_host.use(target):
+                return run_host_op(state, target, op_hash)
+        except PyinfraError:  # pyinfra's own verdict: the step shows it failed
+            return False
+        except Exception as e:  # e.g. a gate's DeployError: this host's error
+            raised[target.name] = e
+            return False
+
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool, ctx_state.use(state):
+        state.is_executing = True
+        for op_hash in state.get_op_order():
+            active = [h for h in hosts if h in state.active_hosts]
+            if not active:
+                break
+            state.trigger_callbacks("operation_start", op_hash)
+            log_operation_start(state.get_op_meta(op_hash))
+            if len(active) == 1:  # one host: no thread, exactly pyinfra's own path
+                outcomes = [one(active[0], op_hash)]
+            else:
+                outcomes = list(pool.map(one, active, [op_hash] * len(active)))
+            state.active_hosts -= {h for h, ok in zip(active, outcomes, strict=True) if not ok}
+            state.failed_hosts.update(h for h, ok in zip(active, outcomes, strict=True) if not ok)
+            state.trigger_callbacks("operation_end", op_hash)
+    return raised
+
+
+def _record_steps(state: State, clock: StepClock, run: HostRun, target: Host) -> None:
+    """The host's operations as StepResults; a failed step becomes the host's error."""
+    for op_hash in state.get_op_order():
+        op_data = state.ops[target].get(op_hash)
+        if op_data is None:
+            continue
+        meta = op_data.operation_meta
+        done = meta.is_complete()
+        run.result.steps.append(
+            StepResult(
+                name=", ".join(sorted(state.op_meta[op_hash].names)),
+                changed=done and meta.did_change(),
+                ok=done and meta.did_succeed(),
+                seconds=round(clock.seconds.get((target.name, op_hash), 0.0), 3),
+            )
+        )
+    failed = [step.name for step in run.result.steps if not step.ok]
     if failed:
-        raise DeployError(cfg.name, f"step failed: {failed[0]}")
+        run.error = DeployError(run.cfg.name, f"step failed: {failed[0]}")

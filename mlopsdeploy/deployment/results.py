@@ -29,6 +29,11 @@ class DeployOptions:
       as unconfirmed; no secret goes to the host until ``mlopsdeploy trust`` (docs/deploy.md)
     + gate_timeout: seconds a new release gets to answer /readyz and the canaries correctly
     + output: print pyinfra's per-operation log (what ``pyinfra`` itself would print)
+    + batches: rolling release, host counts or percents of all hosts in turn, the last one
+      repeating (Ansible's ``serial``); empty: every host in one batch (docs/fleet.md)
+    + max_fail: failed hosts (count, or percent of all hosts) the rollout tolerates before it
+      stops; the hosts not yet started keep their release
+    + rollback_failed: a batch that stopped the rollout goes back to its previous release
     """
 
     model_dir: Path = field(default_factory=_default_model_dir)
@@ -38,6 +43,9 @@ class DeployOptions:
     unconfirmed_host_key: bool = False
     gate_timeout: float = 120.0
     output: bool = False
+    batches: tuple[int | str, ...] = ()
+    max_fail: int | str = 0
+    rollback_failed: bool = False
 
 
 @dataclass
@@ -60,6 +68,19 @@ class HostResult:
     steps: list[StepResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: DeployError | None = None
+    batch: int | None = None
+    """Which batch of a rolling release (1-based) deployed the host; None: not started."""
+    rolled_back: bool = False
+    """The batch failed and ``rollback_failed`` put this host back on its previous release."""
+
+    @property
+    def outcome(self) -> str:
+        """One word for tables: deployed, failed, rolled back, or not started."""
+        if self.rolled_back:
+            return "rolled back"
+        if self.ok:
+            return "deployed"
+        return "not started" if self.batch is None and self.error is None else "failed"
 
     @property
     def changed(self) -> list[str]:
@@ -70,6 +91,13 @@ class HostResult:
 @dataclass
 class DeployResult:
     hosts: list[HostResult]
+    stopped: str | None = None
+    """Why a rolling release stopped before its last batch (None: it ran through)."""
+
+    @property
+    def retry(self) -> list[str]:
+        """Hosts to deploy again: failed, rolled back or never started (pyinfra's failed hosts)."""
+        return [h.host for h in self.hosts if not h.ok]
 
     @property
     def ok(self) -> bool:

@@ -1,4 +1,5 @@
-"""``deploy()`` reports one host's failure on that host and goes on with the others."""
+"""``deploy()`` reports one host's failure on that host and goes on with the others; a rolling
+release stops at a failed batch, and the hosts it did not reach keep their release."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment import api
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle
-from mlopsdeploy.deployment.results import DeployOptions, HostResult
+from mlopsdeploy.deployment.pyinfra_run import HostRun
+from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult, StepResult
+from mlopsdeploy.errors import DeployError
 
 
 def host(name: str) -> HostConfig:
@@ -28,22 +31,116 @@ def host(name: str) -> HostConfig:
 def test_failure_preparing_one_host_is_that_hosts_error(monkeypatch, failure) -> None:
     bundle = ReleaseBundle(id="r-1", files={}, model_version="v1")
     monkeypatch.setattr(api, "build_release", lambda *args: bundle)
-    monkeypatch.setattr(api, "ensure_access", lambda *args: None)
+    monkeypatch.setattr(api, "_login_key", lambda cfg, *args: cfg.own_key)
     monkeypatch.setattr(api, "verify_lockdown", lambda cfg: None)
-    served: list[str] = []
+    runs: list[list[str]] = []
 
-    def run_pyinfra(cfg: HostConfig, key: Path, result: HostResult, make: Any) -> None:
-        if cfg.name == "bad":
-            raise failure
-        served.append(cfg.name)
+    def run_hosts(host_runs: list[HostRun]) -> None:
+        runs.append([run.cfg.name for run in host_runs])
+        for run in host_runs:
+            if run.cfg.name == "bad":
+                run.error = failure
 
     class Healthy:
         ok, model_version, cause = True, "v1", ""
 
-    monkeypatch.setattr(api, "run_pyinfra", run_pyinfra)
+    monkeypatch.setattr(api, "run_hosts", run_hosts)
     monkeypatch.setattr(api, "wait_healthy", lambda *args, **kwargs: Healthy())
     result = api.deploy([host("bad"), host("good")], DeployOptions())
     bad, good = result.hosts
     assert not bad.ok and bad.error is not None
     assert str(bad.error).startswith("bad: ") and str(failure) in str(bad.error)
-    assert good.ok and served == ["good"]
+    assert good.ok and good.outcome == "deployed"
+    assert runs == [["bad", "good"]]  # one pyinfra run for both hosts
+    assert result.retry == ["bad"]
+
+
+class Rollout:
+    """deploy() with every host's run faked: ``bad`` hosts fail their gate, the others switch."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, bad: set[str]) -> None:
+        self.events: list[str] = []
+        self.rolled_back: list[str] = []
+        bundle = ReleaseBundle(id="r-2", files={}, model_version="v2")
+        monkeypatch.setattr(api, "build_release", lambda *args: bundle)
+        monkeypatch.setattr(api, "_serve_hosts", self.serve)
+        monkeypatch.setattr(api, "rollback", self.rollback)
+        self.bad = bad
+
+    def serve(self, jobs: list[Any], options: DeployOptions) -> None:
+        self.events.append("deploy " + ",".join(job.cfg.name for job in jobs))
+        for job in jobs:
+            if job.cfg.name in self.bad:
+                job.result.error = DeployError(job.cfg.name, "release r-2 refused by the gate")
+            else:
+                job.result.ok = True
+                job.result.steps = [StepResult("Switch current release", True, True, 0.1)]
+
+    def rollback(self, hosts: list[HostConfig], options: DeployOptions) -> DeployResult:
+        self.rolled_back += [cfg.name for cfg in hosts]
+        return DeployResult([HostResult(cfg.name, cfg.url, ok=True) for cfg in hosts])
+
+    def start(self, hosts: Any, options: Any) -> None:
+        self.events.append("start")
+
+    def before_batch(self, batch: list[HostConfig]) -> None:
+        self.events.append("drain " + ",".join(cfg.name for cfg in batch))
+
+    def after_batch(self, batch: list[HostConfig], results: list[HostResult]) -> None:
+        self.events.append("enable " + ",".join(r.host for r in results if r.ok))
+
+
+FLEET = [host(name) for name in ("a", "b", "c", "d")]
+
+
+def test_a_failed_batch_stops_the_rollout_and_leaves_the_rest_untouched(monkeypatch) -> None:
+    fake = Rollout(monkeypatch, bad={"b"})
+    options = DeployOptions(batches=(1, 1, "100%"))
+    result = api.deploy(FLEET, options, hooks=fake)
+    assert fake.events == [
+        "start",
+        "drain a",
+        "deploy a",
+        "enable a",
+        "drain b",
+        "deploy b",
+        "enable ",
+    ]
+    assert [h.outcome for h in result.hosts] == ["deployed", "failed", "not started", "not started"]
+    assert [h.batch for h in result.hosts] == [1, 2, None, None]
+    assert result.retry == ["b", "c", "d"] and not result.ok
+    assert result.stopped is not None and "b" in result.stopped
+    assert "refused by the gate" in str(result.hosts[1].error)
+    assert result.hosts[2].release is None  # never offered the new release
+    assert fake.rolled_back == []
+
+
+def test_failures_within_max_fail_let_the_rollout_go_on(monkeypatch) -> None:
+    fake = Rollout(monkeypatch, bad={"b"})
+    result = api.deploy(FLEET, DeployOptions(batches=(1, 1, "100%"), max_fail=1), hooks=fake)
+    assert [h.outcome for h in result.hosts] == ["deployed", "failed", "deployed", "deployed"]
+    assert result.stopped is None and result.retry == ["b"]
+
+
+def test_rollback_failed_puts_the_whole_failed_batch_back(monkeypatch) -> None:
+    fake = Rollout(monkeypatch, bad={"c"})
+    options = DeployOptions(batches=(1, 2), rollback_failed=True)
+    result = api.deploy(FLEET, options, hooks=fake)
+    # c's gate kept its old release; b went through, so it is the one switched back.
+    assert fake.rolled_back == ["b"]
+    assert [h.outcome for h in result.hosts] == ["deployed", "rolled back", "failed", "not started"]
+    assert fake.events[-1] == "enable "  # the LB takes the batch back only after the rollback
+    assert result.retry == ["b", "c", "d"]
+
+
+def test_a_batch_the_load_balancer_cannot_drain_is_not_deployed(monkeypatch) -> None:
+    fake = Rollout(monkeypatch, bad=set())
+
+    def refuse(batch: list[HostConfig]) -> None:
+        raise DeployError("lb", "cannot drain backend b")
+
+    fake.before_batch = refuse  # type: ignore[method-assign]
+    result = api.deploy(FLEET[:2], DeployOptions(batches=(1,)), hooks=fake)
+    assert fake.events == ["start"]  # refused before any host was touched
+    assert [h.outcome for h in result.hosts] == ["failed", "not started"]
+    assert "cannot drain backend b" in str(result.hosts[0].error)
