@@ -41,11 +41,21 @@ def unit_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def point_link(base: str, link: str, target: str) -> str:
+    """Point ``base/link`` at ``target`` with an atomic rename (``target`` is the link's text,
+    so relative to the link's own directory).
+
+    The link is never missing, not even for an instant: a process starting meanwhile finds
+    either the old target or the new one.
+    """
+    b = shlex.quote(base)
+    new = shlex.quote(f".{link}.new".replace("/", "_"))
+    return f"ln -sfn {shlex.quote(target)} {b}/{new} && mv -T {b}/{new} {b}/{shlex.quote(link)}"
+
+
 def swap_link(base: str, link: str, release_id: str) -> str:
     """Point ``base/link`` at ``releases/<release_id>`` with an atomic rename (never missing)."""
-    b = shlex.quote(base)
-    target = shlex.quote(f"releases/{release_id}")
-    return f"ln -sfn {target} {b}/.{link}.new && mv -T {b}/.{link}.new {b}/{link}"
+    return point_link(base, link, f"releases/{release_id}")
 
 
 # One lock per host, on the host, under the deploy root: deploys, rollbacks and the watchdog's

@@ -1,9 +1,11 @@
 """The deploy as pyinfra ``@deploy`` functions, shared by the library API and the pyinfra CLI.
 
 Order matters and reads top to bottom: lock access down, check the host can take the release,
-runtime, release, service files, gate, switch, (re)start, verify, prune. A restart follows from
-what earlier operations *did* (checked when the service operation runs), because pyinfra re-reads
-facts when an operation runs and by then the unit or token file would already look unchanged.
+runtime (a new lock gets a venv of its own), release, service files, gate (release and venv),
+switch (release, then venv), (re)start, verify, prune (releases, then their venvs). A restart
+follows from what earlier operations *did* (checked when the service operation runs), because
+pyinfra re-reads facts when an operation runs and by then the unit or token file would already
+look unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from mlopsdeploy.deployment.control.ssh_login import public_key_line
 from mlopsdeploy.deployment.control.wheelhouse import Lock
 from mlopsdeploy.deployment.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.deployment.facts.release import Releases
-from mlopsdeploy.deployment.facts.runtime import LockStamp
+from mlopsdeploy.deployment.facts.runtime import LockStamp, Venvs
 from mlopsdeploy.deployment.facts.service import ServiceStatus, WorkerUnits
 from mlopsdeploy.deployment.operations import release, runtime, service, sshd, workers
 from mlopsdeploy.deployment.operations.access import authorized_key
@@ -122,18 +124,25 @@ def deploy_app(plan: Plan) -> None:
         )
     sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=plan.record)
 
-    venv_ok = host.get_fact(LockStamp, path=runtime.venv_path(cfg)) == plan.lock.digest
+    digest = plan.lock.digest
+    venvs = host.get_fact(Venvs, base=cfg.base_dir)
+    serving_venv = venvs.serving or venvs.legacy or None
+    venv_ok = digest in (host.get_fact(LockStamp, path=runtime.venv_dir(cfg, digest)), venvs.legacy)
     index = host.get_fact(Releases, base=cfg.base_dir)
     releasing = index.current != plan.bundle.id
+    # A new lock is gated like a new release: the workers stay on their venv until it passed.
+    moving_venv = serving_venv is not None and serving_venv != digest
+    gated = bool(index.current) and (releasing or moving_venv)
     _check_capacity(plan, venv_ok, staged=plan.bundle.id in index.ids)
     if not _app_holds_port(cfg, plan.bundle.spec):
         _check_port(cfg, cfg.serve_port, "app port")
-    if releasing and index.current:
+    if gated:
         _check_port(cfg, cfg.probe_port, "candidate port")
 
     runtime.os_packages(name="OS packages")
     service.base_dir(name="Deploy root", cfg=cfg)
     runtime.installer(name="Installer (uv)", cfg=cfg, wheel=plan.installer)
+    runtime.venv_moved_aside(name="Venv layout", cfg=cfg)
     venv = runtime.venv(
         name="Runtime venv",
         cfg=cfg,
@@ -144,13 +153,11 @@ def deploy_app(plan: Plan) -> None:
     staged = release.release_staged(
         name=f"Stage release {plan.bundle.id}", base=cfg.base_dir, bundle=plan.bundle
     )
-    token = service.env_file(
-        name="Token file (0600)",
-        cfg=cfg,
-        token=plan.token,
-        secrets=plan.secrets,
-        awaiting_trust=plan.awaiting_trust,
+    release.release_sealed(
+        name=f"Seal release {plan.bundle.id}", base=cfg.base_dir, bundle=plan.bundle
     )
+    values = service.EnvValues(plan.token, plan.secrets, plan.awaiting_trust)
+    token = service.env_file(name="Token file (0600)", cfg=cfg, values=values)
     spec = plan.bundle.spec
     if workers.serves_socket(spec):
         unit = workers.unit_files(name="App units", cfg=cfg)
@@ -159,15 +166,34 @@ def deploy_app(plan: Plan) -> None:
     service.unit_file(name="Candidate unit", cfg=cfg, role="candidate", spec=spec)
     service.linger(name="Linger", cfg=cfg)
 
-    gate = Gate(cfg, plan.bundle, plan.gate_timeout, plan.record)
-    if releasing and index.current:
+    gate = Gate(
+        cfg,
+        plan.bundle,
+        plan.gate_timeout,
+        plan.record,
+        venv=digest,
+        restore_venv=serving_venv if moving_venv else None,
+        new_release=releasing,
+    )
+    if gated:
         candidate_gated(name="Gate candidate release", gate=gate)
+    if index.current and serving_venv:
+        # The release serving now keeps its venv for a rollback (hosts from before venvs/).
+        runtime.venv_recorded(
+            name="Record serving venv", cfg=cfg, release_id=index.current, digest=serving_venv
+        )
     release.current_release(
         name="Switch current release", base=cfg.base_dir, release_id=plan.bundle.id
     )
-    running = _app_running(plan.record, cfg, spec, releasing, (venv, staged, token, unit))
+    switched = runtime.venv_serving(name="Switch venv", cfg=cfg, digest=digest)
+    inputs = (venv, switched, staged, token, unit)
+    running = _app_running(plan.record, cfg, spec, releasing, inputs)
     serving_verified(name="Verify serving release", gate=gate, after=running)
+    runtime.venv_recorded(
+        name="Record release venv", cfg=cfg, release_id=plan.bundle.id, digest=digest
+    )
     release.releases_pruned(name="Prune old releases", base=cfg.base_dir, keep=cfg.keep_releases)
+    runtime.venvs_pruned(name="Prune old venvs", cfg=cfg)
 
 
 @deploy("mlopsdeploy rollback")
@@ -179,11 +205,17 @@ def rollback_app(
     if not index.previous or index.previous == index.current:
         raise DeployError(cfg.name, "no previous release to roll back to")
     target = ReleaseBundle(id=index.previous, files={}, model_version="previous", spec=spec)
+    venvs = host.get_fact(Venvs, base=cfg.base_dir)
+    # Back to the venv the previous release served with, if it recorded one.
+    venv = venvs.recorded.get(index.previous) or venvs.serving or venvs.legacy or ""
     release.current_release(
         name="Switch to previous release", base=cfg.base_dir, release_id=target.id
     )
+    if venv and venv != venvs.serving:
+        runtime.venv_serving(name="Switch to its venv", cfg=cfg, digest=venv)
     running = _app_running(record, cfg, spec, restart=True)
-    gate = Gate(cfg, target, gate_timeout, record)
+    restore = venvs.serving if venv != venvs.serving else None
+    gate = Gate(cfg, target, gate_timeout, record, venv=venv, restore_venv=restore)
     serving_verified(name="Verify serving release", gate=gate, after=running)
 
 

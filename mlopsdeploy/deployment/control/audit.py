@@ -25,8 +25,15 @@ from mlopsdeploy.deployment.control.ssh_login import key_logs_in, try_key
 from mlopsdeploy.deployment.operations.service import env_file_path
 from mlopsdeploy.errors import DeployError
 
-# Under the home, skip what the deploy installs in bulk (hundreds of MB, no secrets) and caches.
-_SKIPPED_DIRS = ("mlopsdeploy/venv", "mlopsdeploy/wheelhouse", "mlopsdeploy/releases", ".cache")
+# Under the home, skip what the deploy installs in bulk (hundreds of MB, no secrets) and caches
+# (``venv``: a plain dir on hosts not deployed since venvs went per lock; a link afterwards).
+_SKIPPED_DIRS = (
+    "mlopsdeploy/venv",
+    "mlopsdeploy/venvs",
+    "mlopsdeploy/wheelhouse",
+    "mlopsdeploy/releases",
+    ".cache",
+)
 _SECRET_NAMES = (
     "app.env",
     "*token*",

@@ -123,3 +123,35 @@ class ReleaseIntegrity(FactBase[ReleaseFiles]):
             if rel:
                 digests[rel.removeprefix("./")] = digest.removeprefix("\\")
         return ReleaseFiles(digests=digests, complete=complete)
+
+
+@dataclass(frozen=True)
+class Seal:
+    """``checksums``: sha256 of the release's SHA256SUMS (None: missing); ``complete``: marked."""
+
+    checksums: str | None = None
+    complete: bool = False
+
+
+class ReleaseSeal(FactBase[Seal]):
+    """Whether release ``path`` is sealed: its SHA256SUMS as written, and its completion marker.
+
+    Cheap (one small file hashed), where ``ReleaseIntegrity`` hashes the whole release: the seal
+    step asks after the stage step already compared every file.
+    """
+
+    def command(self, path: str) -> str:
+        p = shlex.quote(path)
+        return (
+            f"cd {p} 2>/dev/null && {{ [ -f {COMPLETE_MARKER} ] && echo complete; "
+            f"[ -f {CHECKSUMS} ] && sha256sum < {CHECKSUMS}; }}; true"
+        )
+
+    @staticmethod
+    def default() -> Seal:
+        return Seal()
+
+    def process(self, output: list[str]) -> Seal:
+        words = [line.split()[0] for line in output if line.strip()]
+        checksums = next((w for w in words if re.fullmatch(r"[0-9a-f]{64}", w)), None)
+        return Seal(checksums=checksums, complete="complete" in words)

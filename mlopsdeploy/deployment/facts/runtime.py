@@ -1,14 +1,27 @@
-"""Facts about the Python runtime on the host: its interpreter, and whether the venv is intact."""
+"""Facts about the Python runtime on the host: its interpreter, its venvs, whether one is intact."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from mlopsdeploy.deployment.facts.release import RELEASE_ID
+
 LOCK_NAME = "mlopsdeploy-lock.txt"
 STAMP_NAME = "mlopsdeploy-lock.sha256"
+
+# Venvs live in ``venvs/<lock digest>``; the units run ``venv`` (a link to the serving one), the
+# gate's candidate runs ``candidate-venv``, and each release that served records the venv it
+# served with in ``releases/<id>/.venv``. A name read back from the host that is not a lock
+# digest is none of the deploy's and never reaches a shell command.
+VENV_NAME = re.compile(r"[0-9a-f]{16}")
+VENVS_DIR = "venvs"
+SERVING_VENV = "venv"
+CANDIDATE_VENV = "candidate-venv"
+RELEASE_VENV = ".venv"
 
 # Run by the venv's own interpreter: every pinned distribution must be installed at its pinned
 # version with every file of its RECORD present at its recorded size, and any file written after
@@ -85,6 +98,62 @@ class VenvState(FactBase[VenvReport]):
             elif kind == "broken":
                 broken.append(rest.split()[0])
         return VenvReport(stamp=stamp, broken=broken)
+
+
+@dataclass(frozen=True)
+class VenvIndex:
+    """The venvs under ``venvs/`` and which of them are in use.
+
+    + serving: the venv the ``venv`` link points at (None: no such link)
+    + legacy: ``venv`` is a plain directory (the layout before per-lock venvs): the lock stamp
+      it holds, or ``""`` when it has none
+    + recorded: release id -> the venv that release last served with
+    + present: every venv directory under ``venvs/``
+    """
+
+    serving: str | None = None
+    legacy: str | None = None
+    recorded: dict[str, str] = field(default_factory=dict)
+    present: list[str] = field(default_factory=list)
+
+
+class Venvs(FactBase[VenvIndex]):
+    """Where the ``venv`` link and the releases' records point, and which venvs exist."""
+
+    def command(self, base: str) -> str:
+        b = shlex.quote(base)
+        return (
+            f'if [ -L {b}/{SERVING_VENV} ]; then echo "serving $(basename "$(readlink '
+            f'{b}/{SERVING_VENV})")"; elif [ -d {b}/{SERVING_VENV} ]; then '
+            f'echo "legacy $(cat {b}/{SERVING_VENV}/{STAMP_NAME} 2>/dev/null)"; fi; '
+            f'for l in {b}/releases/*/{RELEASE_VENV}; do [ -L "$l" ] && '
+            'echo "release $(basename "$(dirname "$l")") $(basename "$(readlink "$l")")"; done; '
+            f'for d in {b}/{VENVS_DIR}/*; do [ -d "$d" ] && echo "venv $(basename "$d")"; done; '
+            "true"
+        )
+
+    @staticmethod
+    def default() -> VenvIndex:
+        return VenvIndex()
+
+    def process(self, output: list[str]) -> VenvIndex:
+        serving: str | None = None
+        legacy: str | None = None
+        recorded: dict[str, str] = {}
+        present: list[str] = []
+        for line in output:
+            kind, *words = line.split()
+            if kind == "legacy":
+                legacy = words[0] if words and VENV_NAME.fullmatch(words[0]) else ""
+            elif not words or not VENV_NAME.fullmatch(words[-1]):
+                continue
+            elif kind == "serving":
+                serving = words[0]
+            elif kind == "release" and len(words) == 2 and RELEASE_ID.fullmatch(words[0]):
+                recorded[words[0]] = words[1]
+            elif kind == "venv":
+                present.append(words[0])
+        return VenvIndex(serving=serving, legacy=legacy, recorded=recorded, present=present)
 
 
 class LockStamp(FactBase[str | None]):

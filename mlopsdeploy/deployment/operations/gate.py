@@ -2,8 +2,10 @@
 
 With a release already serving, the new one first runs as a *candidate* (its own unit, loopback
 port, probed through the deploy's SSH connection) and ``current`` is switched only if it passes.
-Without one (a cold host) there is nothing to protect, so the release is started directly and
-verified; a failure there removes it again. Either way a refused release never stays current.
+A new lock's venv is gated the same way: the candidate runs on it (``candidate-venv``), and the
+workers' ``venv`` link moves only after the gate passed. Without a serving release (a cold host)
+there is nothing to protect, so the release is started directly and verified; a failure there
+removes it again. Either way a refused release never stays current, nor its venv serving.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mlopsdeploy.deployment.control.probe import ProbeResult, wait_healthy
 from mlopsdeploy.deployment.facts.release import Releases
 from mlopsdeploy.deployment.host_commands import swap_link, systemctl
 from mlopsdeploy.deployment.operations import workers
+from mlopsdeploy.deployment.operations.runtime import candidate_venv_command, serve_venv_command
 from mlopsdeploy.deployment.operations.service import CANDIDATE_UNIT, UNIT, journal_tail
 from mlopsdeploy.deployment.operations.workers import Rollout
 from mlopsdeploy.errors import DeployError
@@ -38,12 +41,21 @@ class GateRecord:
 
 @dataclass(frozen=True)
 class Gate:
-    """One release's gate on one host: what to probe, for how long, where the verdict goes."""
+    """One release's gate on one host: what to probe, for how long, where the verdict goes.
+
+    + venv: lock hash of the venv the release runs on (``venvs/<venv>``)
+    + restore_venv: the venv that served before this run moved the ``venv`` link off it (None:
+      the link did not move), which a failed verification points it back at
+    + new_release: this run made ``bundle`` current (False: only the venv or a repair changed)
+    """
 
     cfg: HostConfig
     bundle: ReleaseBundle
     timeout: float
     record: GateRecord
+    venv: str
+    restore_venv: str | None = None
+    new_release: bool = True
 
 
 def _refuse(target: Host, record: GateRecord, error: DeployError) -> bool:
@@ -80,7 +92,7 @@ def check_candidate(state: State, host: Host, gate: Gate) -> bool:
 
 
 def check_serving(state: State, host: Host, gate: Gate) -> bool:
-    """Probe the public app port; on failure put the previous release back (or stop serving).
+    """Probe the public app port; on failure put the previous release and venv back (or stop).
 
     With workers, a worker that did not become ready during the roll is the failure itself (no
     probe needed), and only the workers the roll reached are restarted back onto the previous
@@ -102,15 +114,15 @@ def check_serving(state: State, host: Host, gate: Gate) -> bool:
     ctl = systemctl(cfg.service_scope)
     base = cfg.base_dir
     socket_layout = workers.serves_socket(bundle.spec)
-    if index.previous and index.previous != bundle.id:
-        if socket_layout:
-            host.run_shell_command(swap_link(base, "current", index.previous))
-            reached = [*rollout.restarted, *([rollout.failed] if rollout.failed else [])]
-            workers.restart_in_turn(host, cfg, reached, workers.Rollout())
-        else:
-            host.run_shell_command(
-                f"{swap_link(base, 'current', index.previous)} && {ctl} restart {UNIT}"
-            )
+    reached = [*rollout.restarted, *([rollout.failed] if rollout.failed else [])]
+    back = [serve_venv_command(cfg, gate.restore_venv)] if gate.restore_venv else []
+    if gate.restore_venv and not gate.new_release:
+        _restart_reached(host, cfg, socket_layout, back, reached)
+        outcome = f"the app went back to the venv of lock {gate.restore_venv}"
+    elif index.previous and index.previous != bundle.id:
+        _restart_reached(
+            host, cfg, socket_layout, [*back, swap_link(base, "current", index.previous)], reached
+        )
         outcome = f"switched back to release {index.previous}"
     else:
         units = f"{workers.SOCKET} {workers.TARGET} '{workers.PREFIX}@*'" if socket_layout else UNIT
@@ -127,6 +139,20 @@ def check_serving(state: State, host: Host, gate: Gate) -> bool:
     )
 
 
+def _restart_reached(
+    target: Host, cfg: HostConfig, socket_layout: bool, switch: list[str], reached: list[str]
+) -> None:
+    """Run the ``switch`` commands (links back), then restart what the failed roll reached:
+    only the workers it restarted (the others never left), or the single unit."""
+    if socket_layout:
+        target.run_shell_command(" && ".join(switch))
+        workers.restart_in_turn(target, cfg, reached, workers.Rollout())
+    else:
+        target.run_shell_command(
+            " && ".join([*switch, f"{systemctl(cfg.service_scope)} restart {UNIT}"])
+        )
+
+
 @operation(is_idempotent=False)
 def candidate_gated(gate: Gate):
     """Start the release as the candidate unit and probe it; fails the deploy if it is unhealthy.
@@ -134,6 +160,7 @@ def candidate_gated(gate: Gate):
     + gate: the host, the staged release, the timeout, and where the verdict goes
     """
     yield swap_link(gate.cfg.base_dir, "candidate", gate.bundle.id)
+    yield candidate_venv_command(gate.cfg, gate.venv)
     yield f"{systemctl(gate.cfg.service_scope)} restart {CANDIDATE_UNIT}"
     yield FunctionCommand(check_candidate, (gate,), {})
 

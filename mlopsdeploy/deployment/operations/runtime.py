@@ -1,10 +1,15 @@
-"""The runtime on the host: OS packages and one venv at a fixed path, built from the pinned lock.
+"""The runtime on the host: OS packages and a venv per lock, built from the pinned lock.
 
 Offline mode pushes the control machine's wheelhouse and installs with ``--no-index`` (test VMs
 and many course VMs cannot reach an index). Online mode installs the same lock from an index
 (e.g. a CPU-only torch index). Either way the installer is uv, pushed as its wheel, and the venv
 records the lock hash it was built from, so a broken package is reinstalled on its own instead
 of rebuilding the whole venv.
+
+A new lock gets a new venv in ``venvs/<digest>`` beside the serving one, never an update in
+place: the release's gate tries it first (``candidate-venv``), and only a passed gate moves the
+``venv`` link the workers run from. So a refused release leaves the serving venv as it was, and
+each release records the venv it served with, which a rollback goes back to.
 """
 
 from __future__ import annotations
@@ -20,12 +25,18 @@ from pyinfra.facts.deb import DebPackages
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.wheelhouse import Lock
 from mlopsdeploy.deployment.facts.runtime import (
+    CANDIDATE_VENV,
     LOCK_NAME,
+    RELEASE_VENV,
+    SERVING_VENV,
     STAMP_NAME,
+    VENVS_DIR,
     InstallerVersion,
     LockStamp,
+    Venvs,
     VenvState,
 )
+from mlopsdeploy.deployment.host_commands import point_link
 
 OS_PACKAGES = ("python3", "python3-venv")
 # No cache on the host (it would double the venv's 1.2 GB); copies, since the wheelhouse may go.
@@ -33,7 +44,18 @@ INSTALL_FLAGS = "--quiet --no-cache --link-mode copy"
 
 
 def venv_path(cfg: HostConfig) -> str:
-    return f"{cfg.base_dir}/venv"
+    """The serving venv (a link into ``venvs/``): what the app's units run."""
+    return f"{cfg.base_dir}/{SERVING_VENV}"
+
+
+def candidate_venv_path(cfg: HostConfig) -> str:
+    """The venv of the release under test (a link into ``venvs/``): what the candidate runs."""
+    return f"{cfg.base_dir}/{CANDIDATE_VENV}"
+
+
+def venv_dir(cfg: HostConfig, digest: str) -> str:
+    """The venv built from the lock with hash ``digest``."""
+    return f"{cfg.base_dir}/{VENVS_DIR}/{digest}"
 
 
 def remote_wheelhouse(cfg: HostConfig) -> str:
@@ -117,7 +139,7 @@ def venv(cfg: HostConfig, lock: Lock, installer_wheel: Path, wheelhouse: Path | 
 
         venv(name="Runtime venv", cfg=cfg, lock=lock, installer_wheel=uv, wheelhouse=wheels)
     """
-    path = venv_path(cfg)
+    path = venv_dir(cfg, lock.digest)
     report = host.get_fact(VenvState, venv=path)
     if report.stamp == lock.digest and not report.broken:
         return
@@ -141,6 +163,83 @@ def venv(cfg: HostConfig, lock: Lock, installer_wheel: Path, wheelhouse: Path | 
         # The stamp's time is where the fact starts hashing: the fresh files are known good.
         yield f"{install} --no-deps --reinstall {broken} && touch {p}/{STAMP_NAME}"
         return
-    yield f"{p}/bin/python -c pass 2>/dev/null || python3 -m venv --without-pip --clear {p}"
+    yield (
+        f"mkdir -p {shlex.quote(f'{cfg.base_dir}/{VENVS_DIR}')} && "
+        f"{{ {p}/bin/python -c pass 2>/dev/null || python3 -m venv --without-pip --clear {p}; }}"
+    )
     yield f"{install} -r {shlex.quote(lock_file)}"
     yield f"cp {shlex.quote(lock_file)} {p}/{LOCK_NAME} && echo {lock.digest} > {p}/{STAMP_NAME}"
+
+
+@operation()
+def venv_moved_aside(cfg: HostConfig):
+    """Turn a plain ``venv`` directory (the layout before per-lock venvs) into ``venvs/<lock>``
+    behind a ``venv`` link, so the serving app keeps running what it runs.
+
+    A plain venv without a stamp was never finished: it is removed, and the deploy builds one.
+
+    + cfg: the host's configuration
+    """
+    index = host.get_fact(Venvs, base=cfg.base_dir)
+    if index.legacy is None:
+        return
+    b = shlex.quote(cfg.base_dir)
+    if not index.legacy:
+        yield f"rm -rf {b}/{SERVING_VENV}"
+        return
+    moved = f"{b}/{VENVS_DIR}/{index.legacy}"
+    yield (
+        f"mkdir -p {b}/{VENVS_DIR} && rm -rf {moved} && mv -T {b}/{SERVING_VENV} {moved} && "
+        f"ln -sfn {VENVS_DIR}/{index.legacy} {b}/{SERVING_VENV}"
+    )
+
+
+def serve_venv_command(cfg: HostConfig, digest: str) -> str:
+    """Point the serving ``venv`` link at ``venvs/<digest>`` (workers pick it up on restart)."""
+    return point_link(cfg.base_dir, SERVING_VENV, f"{VENVS_DIR}/{digest}")
+
+
+def candidate_venv_command(cfg: HostConfig, digest: str) -> str:
+    """Point ``candidate-venv`` at ``venvs/<digest>``, for the gate's candidate."""
+    return point_link(cfg.base_dir, CANDIDATE_VENV, f"{VENVS_DIR}/{digest}")
+
+
+@operation()
+def venv_serving(cfg: HostConfig, digest: str):
+    """Move the ``venv`` link the workers run from to ``venvs/<digest>`` (after the gate).
+
+    + cfg: the host's configuration
+    + digest: the lock hash of a built venv
+    """
+    if host.get_fact(Venvs, base=cfg.base_dir).serving != digest:
+        yield serve_venv_command(cfg, digest)
+
+
+@operation()
+def venv_recorded(cfg: HostConfig, release_id: str, digest: str):
+    """Record in ``releases/<id>/.venv`` that the release serves on ``venvs/<digest>``.
+
+    A rollback to that release goes back to this venv, and pruning keeps it while the release
+    is kept. Not an input of the app: changing it restarts nothing.
+
+    + cfg: the host's configuration
+    + release_id: the release now current
+    + digest: the venv it serves with
+    """
+    if host.get_fact(Venvs, base=cfg.base_dir).recorded.get(release_id) != digest:
+        link = f"releases/{release_id}/{RELEASE_VENV}"
+        yield point_link(cfg.base_dir, link, f"../../{VENVS_DIR}/{digest}")
+
+
+@operation()
+def venvs_pruned(cfg: HostConfig):
+    """Delete the venvs that neither serve nor belong to a kept release (run after the
+    releases were pruned, so a venv goes with the last release that served on it).
+
+    + cfg: the host's configuration
+    """
+    index = host.get_fact(Venvs, base=cfg.base_dir)
+    kept = {index.serving, *index.recorded.values()}
+    unused = [name for name in index.present if name not in kept]
+    if unused:
+        yield "rm -rf " + " ".join(shlex.quote(venv_dir(cfg, name)) for name in unused)

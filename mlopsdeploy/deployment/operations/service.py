@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shlex
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pyinfra import host
@@ -61,10 +62,11 @@ def env_file_path(cfg: HostConfig) -> str:
 def render_unit(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = None) -> str:
     """The unit text for the serving app (``main``) or the release being gated (``candidate``).
 
-    The candidate runs the same code from the ``candidate`` link on a loopback-only port and is
-    never restarted: the gate wants to see its first failure, not hide it. With an app ``spec``
-    the unit runs its start command with its environment; only an app that declares it pings
-    systemd's watchdog gets ``WatchdogSec`` (any other would be killed every 20 s).
+    The candidate runs the same code from the ``candidate`` link (and ``candidate-venv``) on a
+    loopback-only port and is never restarted: the gate wants to see its first failure, not hide
+    it. With an app ``spec`` the unit runs its start command with its environment; only an app
+    that declares it pings systemd's watchdog gets ``WatchdogSec`` (any other would be killed
+    every 20 s).
     """
     base = cfg.base_dir
     link = "current" if role == "main" else "candidate"
@@ -80,12 +82,14 @@ def render_unit(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = Non
     }
     if cfg.api_model:
         env["APP_API_MODEL"] = cfg.api_model
-    exec_start = f"{base}/venv/bin/python -m app"
+    # The candidate may run on a new lock's venv, which the serving app moves to only later.
+    venv = f"{base}/venv" if role == "main" else f"{base}/candidate-venv"
+    exec_start = f"{venv}/bin/python -m app"
     if spec is not None:
         for key in ("APP_MODEL", "APP_HOST", "APP_PORT", "APP_API_MODEL"):
             env.pop(key, None)
         env.update(spec.environment(bind, port, f"{base}/{link}/model", cfg.api_model))
-        exec_start = spec.exec_start(f"{base}/venv", f"{base}/{link}/app", bind, port)
+        exec_start = spec.exec_start(venv, f"{base}/{link}/app", bind, port)
     lines = [
         "[Unit]",
         f"Description=mlopsdeploy sentiment app ({role})",
@@ -169,22 +173,32 @@ def unit_file(cfg: HostConfig, role: Role = "main", spec: AppSpec | None = None)
     yield f"{systemctl(cfg.service_scope)} daemon-reload"
 
 
+@dataclass(frozen=True)
+class EnvValues:
+    """What the EnvironmentFile holds. Its repr shows no secret: pyinfra logs every operation's
+    arguments (the ``pyinfra`` CLI, ``deploy -v``, ``--json``), and the token is one of them.
+
+    + token: the HF token
+    + secrets: further (name, value) pairs an app's spec declares
+    + awaiting_trust: the unconfirmed host key's fingerprint (then token and secrets are None)
+    """
+
+    token: str | None = field(default=None, repr=False)
+    secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    awaiting_trust: str | None = None
+
+
 @operation()
-def env_file(
-    cfg: HostConfig,
-    token: str | None,
-    secrets: tuple[tuple[str, str], ...] = (),
-    awaiting_trust: str | None = None,
-):
+def env_file(cfg: HostConfig, values: EnvValues):
     """Write the 0600 EnvironmentFile holding the HF token, only when content or mode differ.
 
     The file is created empty with mode 0600 *before* the secret is uploaded into it, and the
     content travels over SFTP, never on a command line.
 
-    + secrets: further (name, value) pairs an app's spec declares
-    + awaiting_trust: the unconfirmed host key's fingerprint (then token and secrets are None)
+    + cfg: the host's configuration
+    + values: the token, the app's secrets, or why there are none
     """
-    content = render_env(token, secrets, awaiting_trust)
+    content = render_env(values.token, values.secrets, values.awaiting_trust)
     path = env_file_path(cfg)
     if host.get_fact(FileDigest, path=path) == _digest(content, "600"):
         return

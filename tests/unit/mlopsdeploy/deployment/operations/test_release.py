@@ -12,9 +12,12 @@ from mlopsdeploy.deployment.facts.release import (
     ReleaseIndex,
     ReleaseIntegrity,
     Releases,
+    ReleaseSeal,
+    Seal,
 )
 from mlopsdeploy.deployment.operations.release import (
     current_release,
+    release_sealed,
     release_staged,
     releases_pruned,
 )
@@ -66,19 +69,19 @@ def test_intact_release_is_no_change(run_op, bundle) -> None:
 
 
 def test_absent_release_is_pushed_unpacked_and_verified_on_the_host(run_op, bundle) -> None:
-    facts = {ReleaseIntegrity: ReleaseFiles(digests=None)}
+    facts = {ReleaseIntegrity: ReleaseFiles(digests=None), ReleaseSeal: Seal()}
     commands = run_op(release_staged, facts, base=BASE, bundle=bundle)
     assert uploaded(commands) == [
         f"{ROOT}/app.whl",
         f"{ROOT}/model/config.json",
         f"{ROOT}/model/manifest.json",
-        f"{ROOT}/SHA256SUMS",
     ]
-    text = shell(commands)
-    unpack = next(i for i, c in enumerate(text) if UNPACK in c)
+    assert any(UNPACK in c for c in shell(commands))
+    sealing = run_op(release_sealed, facts, base=BASE, bundle=bundle)
+    assert uploaded(sealing) == [f"{ROOT}/SHA256SUMS"]
+    text = shell(sealing)
     verify = text.index(f"cd {ROOT} && sha256sum --quiet -c SHA256SUMS")
-    complete = text.index(f"touch {ROOT}/.complete")
-    assert unpack < verify < complete  # only a verified release is marked complete
+    assert text.index(f"touch {ROOT}/.complete") > verify  # only a verified release is complete
 
 
 def test_corrupt_model_file_is_repushed_alone(run_op, bundle) -> None:
@@ -112,17 +115,31 @@ def test_extra_file_is_removed(run_op, bundle) -> None:
     assert any(UNPACK in c for c in shell(commands))  # app/ is replaced whole
 
 
-def test_missing_checksums_file_is_pushed_again(run_op, bundle) -> None:
-    facts = {ReleaseIntegrity: on_host(bundle, {"SHA256SUMS": None})}
-    commands = run_op(release_staged, facts, base=BASE, bundle=bundle)
+def test_missing_checksums_file_is_pushed_again_by_the_seal_alone(run_op, bundle) -> None:
+    facts = {ReleaseIntegrity: on_host(bundle, {"SHA256SUMS": None}), ReleaseSeal: Seal()}
+    # The stage step (whose change restarts the app) has nothing to do: the app never reads it.
+    assert run_op(release_staged, facts, base=BASE, bundle=bundle) == []
+    commands = run_op(release_sealed, facts, base=BASE, bundle=bundle)
     assert uploaded(commands) == [f"{ROOT}/SHA256SUMS"]
+    assert shell(commands)[-1] == f"touch {ROOT}/.complete"
 
 
 def test_stage_interrupted_before_its_marker_is_verified_and_marked(run_op, bundle) -> None:
     unmarked = ReleaseFiles(digests=dict(bundle.digests), complete=False)
-    commands = run_op(release_staged, {ReleaseIntegrity: unmarked}, base=BASE, bundle=bundle)
+    written = Seal(checksums=bundle.digests["SHA256SUMS"], complete=False)
+    facts = {ReleaseIntegrity: unmarked, ReleaseSeal: written}
+    assert run_op(release_staged, facts, base=BASE, bundle=bundle) == []
+    commands = run_op(release_sealed, facts, base=BASE, bundle=bundle)
     assert uploaded(commands) == []
-    assert shell(commands)[-1] == f"touch {ROOT}/.complete"
+    assert shell(commands) == [
+        f"cd {ROOT} && sha256sum --quiet -c SHA256SUMS",
+        f"touch {ROOT}/.complete",
+    ]
+
+
+def test_sealed_release_is_no_change(run_op, bundle) -> None:
+    sealed = Seal(checksums=bundle.digests["SHA256SUMS"], complete=True)
+    assert run_op(release_sealed, {ReleaseSeal: sealed}, base=BASE, bundle=bundle) == []
 
 
 def test_bundle_checksums_cover_every_file_including_the_unpacked_app(bundle) -> None:

@@ -13,6 +13,7 @@ from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.facts.service import FileDigest, ServiceStatus, UnitStatus
 from mlopsdeploy.deployment.operations.service import (
+    EnvValues,
     env_file,
     render_env,
     render_unit,
@@ -98,7 +99,7 @@ def test_changed_unit_is_uploaded_and_systemd_reloaded(run_op, cfg) -> None:
 
 
 def test_token_file_is_created_0600_before_the_secret_is_written(run_op, cfg) -> None:
-    commands = run_op(env_file, {FileDigest: None}, cfg=cfg, token=TOKEN)
+    commands = run_op(env_file, {FileDigest: None}, cfg=cfg, values=EnvValues(TOKEN))
     assert commands[0] == "install -m 600 /dev/null /home/student-admin/mlopsdeploy/app.env"
     upload = commands[1]
     assert isinstance(upload, FileUploadCommand)
@@ -108,10 +109,18 @@ def test_token_file_is_created_0600_before_the_secret_is_written(run_op, cfg) ->
 
 
 def test_token_file_with_wrong_mode_is_rewritten(run_op, cfg) -> None:
+    values = EnvValues(TOKEN)
     assert (
-        run_op(env_file, {FileDigest: digest(render_env(TOKEN), "600")}, cfg=cfg, token=TOKEN) == []
+        run_op(env_file, {FileDigest: digest(render_env(TOKEN), "600")}, cfg=cfg, values=values)
+        == []
     )
-    assert run_op(env_file, {FileDigest: digest(render_env(TOKEN), "644")}, cfg=cfg, token=TOKEN)
+    assert run_op(env_file, {FileDigest: digest(render_env(TOKEN), "644")}, cfg=cfg, values=values)
+
+
+def test_secrets_never_show_in_the_arguments_pyinfra_logs() -> None:
+    # pyinfra prints each operation's arguments with str() (CLI log, ``--json`` output).
+    values = EnvValues(TOKEN, secrets=(("API_KEY", "sk-secret"),), awaiting_trust=None)
+    assert TOKEN not in str(values) and "sk-secret" not in str(values)
 
 
 @pytest.mark.parametrize(
