@@ -80,6 +80,8 @@ class HostConfig:
     harden_sshd: bool = True
     push_secrets_on_new_host_key: bool = False
     app_dir: Path | None = None
+    groups: tuple[str, ...] = ()
+    """Inventory groups (pyinfra's): a host in ``lb`` is a load balancer, never an app host."""
     known_hosts: Path = field(default_factory=lambda: state_dir() / "known_hosts")
 
     def __post_init__(self) -> None:
