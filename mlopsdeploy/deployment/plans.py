@@ -26,7 +26,7 @@ from mlopsdeploy.deployment.facts.host import FreeSpaceMB, PortListeners
 from mlopsdeploy.deployment.facts.release import Releases
 from mlopsdeploy.deployment.facts.runtime import LockStamp, Venvs
 from mlopsdeploy.deployment.facts.service import ServiceStatus, WorkerUnits
-from mlopsdeploy.deployment.operations import release, runtime, service, sshd, workers
+from mlopsdeploy.deployment.operations import haproxy, release, runtime, service, sshd, workers
 from mlopsdeploy.deployment.operations.access import authorized_key
 from mlopsdeploy.deployment.operations.gate import (
     Gate,
@@ -223,3 +223,32 @@ def rollback_app(
 def bootstrap_access(cfg: HostConfig) -> None:
     """Run once with the shared default key: authorize the user's own key (lockout comes later)."""
     authorized_key(name="Authorize own key", key_line=public_key_line(cfg.own_key))
+
+
+@dataclass
+class LbPlan:
+    """Everything the load balancer host's deploy needs, prepared on the control machine."""
+
+    cfg: HostConfig
+    config: str
+    """haproxy.cfg, rendered from the inventory's app hosts."""
+    debs: tuple[Path, ...] = ()
+    """The .deb files the host lacks (offline install); () when it has them or installs online."""
+    record: GateRecord = field(default_factory=GateRecord)
+
+
+@deploy("mlopsdeploy load balancer")
+def deploy_lb(plan: LbPlan) -> None:
+    """Bring the load balancer host to ``plan``: own key only, HAProxy serving its config."""
+    cfg = plan.cfg
+    authorized_key(name="Authorize own key", key_line=public_key_line(cfg.own_key))
+    if cfg.default_key is not None:
+        authorized_key(
+            name="Lock out the shared default key",
+            key_line=public_key_line(cfg.default_key),
+            present=False,
+        )
+    sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=plan.record)
+    installed = haproxy.packages_installed(name="HAProxy packages", cfg=cfg, debs=plan.debs)
+    config = haproxy.config_file(name="HAProxy config", cfg=cfg, text=plan.config)
+    haproxy.service_running(name="HAProxy service", after=(installed, config))
