@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from pyinfra import host
@@ -115,6 +116,10 @@ def render_worker(cfg: HostConfig) -> str:
         f"Requires={SOCKET}",
         f"After={SOCKET} network-online.target",
         f"PartOf={TARGET}",
+        # A worker started on its own pulls the whole app back: after `systemctl stop` of the
+        # target the socket stays and starts worker 1 on the next connection, and this brings
+        # the target and every other worker with it, so the host is again what a deploy makes it.
+        f"Wants={TARGET}",
         "StartLimitIntervalSec=0",
         "",
         "[Service]",
@@ -203,15 +208,24 @@ class Rollout:
     journal: list[str] = field(default_factory=list)
 
 
-def restart_in_turn(target: Host, cfg: HostConfig, units: list[str], rollout: Rollout) -> bool:
+def restart_in_turn(
+    target: Host,
+    cfg: HostConfig,
+    units: list[str],
+    rollout: Rollout,
+    down: Collection[str] = (),
+) -> bool:
     """Restart ``units`` one after another, each only after the previous one said READY=1.
 
-    Stops at the first that does not become ready, so the rest keep serving what they served.
-    Returns whether all became ready.
+    The units in ``down`` were not running: they are started instead, which joins a start
+    already under way (worker 1 pulls in the target and with it every worker) instead of
+    restarting a worker that is still loading its model. Stops at the first that does not
+    become ready, so the rest keep serving what they served. Returns whether all became ready.
     """
     ctl = systemctl(cfg.service_scope)
     for unit in units:
-        ok, _ = target.run_shell_command(f"{ctl} restart {shlex.quote(unit)}")
+        verb = "start" if unit in down else "restart"
+        ok, _ = target.run_shell_command(f"{ctl} {verb} {shlex.quote(unit)}")
         if not ok:
             rollout.failed = unit
             rollout.journal = journal_tail(target, cfg, unit)
@@ -220,9 +234,11 @@ def restart_in_turn(target: Host, cfg: HostConfig, units: list[str], rollout: Ro
     return True
 
 
-def _roll(state: State, host: Host, cfg: HostConfig, units: list[str], rollout: Rollout) -> bool:
+def _roll(
+    state: State, host: Host, cfg: HostConfig, units: list[str], rollout: Rollout, down: list[str]
+) -> bool:
     """FunctionCommand body: the roll never fails the operation, the gate reads its record."""
-    restart_in_turn(host, cfg, units, rollout)
+    restart_in_turn(host, cfg, units, rollout, down)
     return True
 
 
@@ -264,8 +280,9 @@ def workers_running(
         for n in wanted
         if restart or inputs_changed or layout.legacy or not layout.up(n)
     ]
+    down = [worker_unit(n) for n in wanted if not layout.up(n)]
     if due:
-        yield FunctionCommand(_roll, (cfg, due, rollout), {})
+        yield FunctionCommand(_roll, (cfg, due, rollout, down), {})
     surplus = [worker_unit(n) for n in layout.workers if n not in wanted and layout.active(n)]
     if surplus:
         yield f"{ctl} stop {' '.join(surplus)}"

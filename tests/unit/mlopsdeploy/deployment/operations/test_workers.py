@@ -48,6 +48,7 @@ def test_workers_inherit_the_socket_and_say_when_ready(cfg: HostConfig) -> None:
     assert d["Sockets"] == ["mlopsdeploy.socket"]
     assert d["NonBlocking"] == ["yes"]  # the shared socket's flag: blocking would freeze the others
     assert d["PartOf"] == ["mlopsdeploy.target"]
+    assert d["Wants"] == ["mlopsdeploy.target"]  # a worker the socket starts brings back the app
     assert d["Restart"] == ["always"] and d["WatchdogSec"] == ["20"]
     assert not any(e.startswith('"APP_PORT') for e in d["Environment"])
 
@@ -90,6 +91,34 @@ def test_only_the_worker_that_is_down_is_started(run_op, cfg: HostConfig) -> Non
     down = layout(workers={"1": "active", "2": "failed"})
     (roll,) = run_op(workers_running, {WorkerUnits: down}, cfg=cfg, rollout=Rollout())
     assert roll.args[1] == ["mlopsdeploy@2.service"]
+    assert roll.args[3] == ["mlopsdeploy@2.service"]  # started, not restarted
+
+
+def systemctl_output(target: str, worker_2: str) -> list[str]:
+    """What `WorkerUnits` reads from a host (socket, target, both workers, no legacy unit)."""
+    return [
+        "socket active",
+        "enabled enabled",
+        f"target {target}",
+        "worker mlopsdeploy@1.service active",
+        f"worker mlopsdeploy@2.service {worker_2}",
+        "legacy inactive",
+    ]
+
+
+def test_after_the_socket_restarted_a_stopped_app_a_deploy_changes_nothing(
+    run_op, cfg: HostConfig
+) -> None:
+    # `systemctl stop mlopsdeploy.target`, then a connection: the socket starts worker 1, which
+    # wants the target, which wants worker 2. The fact then reads what a deploy establishes.
+    healed = WorkerUnits().process(systemctl_output("active", "active"))
+    assert run_op(workers_running, {WorkerUnits: healed}, cfg=cfg, rollout=Rollout()) == []
+    # Without the target (what hosts deployed before Wants= saw): worker 2 and the target
+    # come back, and that deploy's own result then reads as the healed state above.
+    half = WorkerUnits().process(systemctl_output("inactive", "inactive"))
+    roll, target = run_op(workers_running, {WorkerUnits: half}, cfg=cfg, rollout=Rollout())
+    assert roll.args[1] == roll.args[3] == ["mlopsdeploy@2.service"]
+    assert target.endswith("systemctl --user start mlopsdeploy.target")
 
 
 def test_old_single_unit_goes_before_the_socket_takes_its_port(run_op, cfg: HostConfig) -> None:
@@ -135,6 +164,16 @@ class Host:
         self.commands.append(command)
         unit = command.rsplit(" ", 1)[-1]
         return unit not in self.failing, type("Out", (), {"stdout_lines": ["not ready"]})()
+
+
+def test_a_worker_that_was_down_is_started_the_others_restarted(cfg: HostConfig) -> None:
+    host = Host(set())
+    units = ["mlopsdeploy@1.service", "mlopsdeploy@2.service"]
+    assert restart_in_turn(host, cfg, units, Rollout(), down=["mlopsdeploy@2.service"])  # type: ignore[arg-type]
+    assert [c.split()[-2:] for c in host.commands] == [
+        ["restart", "mlopsdeploy@1.service"],
+        ["start", "mlopsdeploy@2.service"],
+    ]
 
 
 def test_the_roll_stops_at_the_first_worker_that_is_not_ready(cfg: HostConfig) -> None:
