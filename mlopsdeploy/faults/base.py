@@ -102,15 +102,14 @@ class Service:
         """The units whose main processes serve the app: every worker, or the single unit."""
         return self.workers or (self.unit,)
 
-    def signal_main(self, signal: str) -> str:
-        """Shell that sends `signal` to every serving process, by pid, never by process name."""
-        kill = "kill" if self.user_scope else "sudo -n kill"
-        return f"pids=$({self.main_pids()}) && {kill} -{signal} $pids"
+    def signal_main(self, signal: str, units: tuple[str, ...] = ()) -> str:
+        """Shell that sends `signal` to the main process of `units` (default: every serving
+        process), by pid, never by process name, and prints the pids it signalled."""
+        return f"pids=$({self.main_pids(units)}) && {self.kill(signal)} $pids && echo $pids"
 
-    def signal_worker(self, signal: str, index: int = 0) -> str:
-        """Shell that sends `signal` to one worker's main process (the single unit's without)."""
-        kill = "kill" if self.user_scope else "sudo -n kill"
-        return f"pids=$({self.main_pids((self.processes[index],))}) && {kill} -{signal} $pids"
+    def kill(self, signal: str) -> str:
+        """``kill -<signal>`` as this manager's processes need it (sudo for a system unit)."""
+        return f"{'kill' if self.user_scope else 'sudo -n kill'} -{signal}"
 
 
 @dataclass(frozen=True)
@@ -188,6 +187,9 @@ class Fault(ABC):
     #: the client load counts from the start of the injection (a rolling restart *is* its
     #: injection), not from its end
     load_counts_from_injection: bool = False
+    #: no request that starts after the fault took effect may fail: the suite checks it with its
+    #: client load (requests in flight at that instant are reported, not counted against it)
+    lossless: bool = False
     #: the Machine method it calls (a real VM may offer only some, see LimitedMachine)
     machine_control: str = ""
     needs_api: bool = False
@@ -239,10 +241,10 @@ def require_api(target: Target) -> ApiSwitch:
     return target.api
 
 
-def poll_guest(guest: Guest, condition: str, seconds: float) -> None:
+def poll_guest(guest: Guest, condition: str, seconds: float, interval: float = 0.1) -> None:
     """Wait, inside the guest in one ssh round trip, until the shell `condition` holds.
 
     Raises CommandFailed (exit 124) when it still does not hold after `seconds`.
     """
-    loop = f"until {condition}; do sleep 0.1; done"
+    loop = f"until {condition}; do sleep {interval:g}; done"
     guest.sh(f"timeout {seconds:g} sh -c {shlex.quote(loop)}")

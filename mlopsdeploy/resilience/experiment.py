@@ -124,7 +124,15 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
         answer = _recover(subject, recovery, tag, start, deadlines, record)
         if load is not None:
             load.stop()  # recovery verified: what users saw ends here
-            record.load = load.report().as_dict()
+            seen = load.report()
+            record.load = seen.as_dict()
+            if fault.lossless:
+                record.check(
+                    "no request failed after the fault took effect",
+                    seen.failed_after_fault == 0,
+                    f"{seen.failed_after_fault} failed after it, {seen.failed_in_flight} in flight"
+                    f" at it: {seen.failures}",
+                )
         if answer.ok:
             record.seconds_to_recover = round(time.monotonic() - start, 3)
             record.model_version = answer.model_version

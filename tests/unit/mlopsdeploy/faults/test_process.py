@@ -11,14 +11,15 @@ import pytest
 
 from mlopsdeploy.faults import (
     CommandFailed,
+    FaultError,
     HangApp,
     KillApp,
     KillUser,
-    KillWorker,
     NotApplicable,
     RestartService,
     Service,
     StopService,
+    Target,
 )
 
 
@@ -72,22 +73,58 @@ def test_kill_user_accepts_losing_its_own_session_only(guest: Any, make_target: 
         KillUser().inject(make_target(guest))
 
 
+def _two_workers(target: Target) -> Target:
+    workers = ("mlopsdeploy@1.service", "mlopsdeploy@2.service")
+    return replace(target, service=Service("mlopsdeploy.target", 8000, workers=workers))
+
+
 def test_worker_faults_hit_worker_one_only_and_need_a_second(guest: Any, make_target: Any) -> None:
     single = make_target(guest)
+    assert "needs 2 workers" in str(KillApp(worker=1).not_applicable(single))
     with pytest.raises(NotApplicable, match="needs 2 workers"):
-        KillWorker().inject(single)
-    workers = replace(
-        single,
-        service=Service(
-            "mlopsdeploy.target", 8000, workers=("mlopsdeploy@1.service", "mlopsdeploy@2.service")
-        ),
-    )
-    KillWorker().inject(workers)
+        KillApp(worker=1).inject(single)
+    workers = _two_workers(single)
+    KillApp(worker=1).inject(workers)
     (command,) = guest.commands
     assert "mlopsdeploy@1.service" in command and "mlopsdeploy@2.service" not in command
-    assert command.endswith("kill -KILL $pids")
+    assert "kill -KILL $pids" in command
     RestartService().inject(workers)
     assert guest.commands[-1].endswith("systemctl --user restart mlopsdeploy.target")
+
+
+def test_fault_names_stay_as_the_catalogue_knows_them() -> None:
+    names = [KillApp(), HangApp(), KillApp(worker=1), HangApp(worker=1)]
+    assert [f.name for f in names] == ["sigkill", "sigstop", "sigkill-worker", "sigstop-worker"]
+    assert [f.lossless for f in names] == [False, False, True, True]
+
+
+def test_a_stopped_worker_is_not_continued_but_waited_for_until_systemd_replaced_it(
+    guest: Any, make_target: Any
+) -> None:
+    guest.answers["kill -STOP"] = "4242\n"
+    target = _two_workers(make_target(guest))
+    fault = HangApp(worker=1)
+    fault.inject(target)
+    fault.undo(target)
+    wait = guest.commands[-1]
+    assert wait.startswith("timeout 120 sh -c")
+    assert "!= 4242" in wait and "is-active mlopsdeploy@1.service" in wait
+    assert not any("CONT" in command for command in guest.commands)
+    fault.undo(target)  # nothing injected any more: nothing to wait for
+    assert guest.commands[-1] == wait
+
+
+def test_a_worker_systemd_never_replaces_fails_the_fault_and_is_continued(
+    guest: Any, make_target: Any
+) -> None:
+    guest.answers["kill -STOP"] = "4242\n"
+    guest.answers["timeout 120"] = 124
+    target = _two_workers(make_target(guest))
+    fault = HangApp(worker=1)
+    fault.inject(target)
+    with pytest.raises(FaultError, match=r"did not replace mlopsdeploy@1\.service"):
+        fault.undo(target)
+    assert guest.commands[-1].startswith("kill -CONT 4242")
 
 
 def test_sigkill_says_it_hits_every_worker(guest: Any, make_target: Any) -> None:
@@ -97,4 +134,4 @@ def test_sigkill_says_it_hits_every_worker(guest: Any, make_target: Any) -> None
     )
     KillApp().inject(target)
     assert "a@1.service a@2.service" in guest.commands[0]
-    assert "every process serving the app" in KillApp.breaks
+    assert "every process serving the app" in KillApp().breaks

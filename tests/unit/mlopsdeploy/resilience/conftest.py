@@ -1,11 +1,14 @@
-"""A simulated deployed host for experiment tests: an app over httpx MockTransport, a deploy
-that can refuse, and faults that break the simulation the way real ones break a VM."""
+"""A simulated deployed host for experiment tests: an app over httpx MockTransport (or on a
+loopback port, for the client load), a deploy that can refuse, and faults that break the
+simulation the way real ones break a VM."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -26,6 +29,10 @@ class FakeApp:
     heal_after: int | None = None
     api_error: str | None = None
     wrong_labels: bool = False
+    failing: int = 0
+    """How many of the next one-sentence requests (the client load's) answer 503."""
+    singles: int = 0
+    """One-sentence requests received so far."""
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/readyz":
@@ -37,7 +44,14 @@ class FakeApp:
             return httpx.Response(200, json={"status": "ready", "model_version": "m1"})
         if request.url.path == "/api/sentiment":
             labels = {c.text: c.label for c in PROBE_SENTENCES}
-            texts = json.loads(request.content)["texts"]
+            body = json.loads(request.content)
+            if "text" in body:  # one sentence, as the client load asks
+                self.singles += 1
+                if self.failing:
+                    self.failing -= 1
+                    return httpx.Response(503, json={"error": "down"})
+                return httpx.Response(200, json={"label": labels[body["text"]], "score": 0.99})
+            texts = body["texts"]
             flip = {"POSITIVE": "NEGATIVE", "NEGATIVE": "POSITIVE"}
             results = [
                 {"label": flip[labels[t]] if self.wrong_labels else labels[t], "score": 0.99}
@@ -115,9 +129,7 @@ class World:
         return ScriptedFault(self.app, recovery or Recovery(), **options)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def world() -> World:
-    app = FakeApp()
+def _world(app: FakeApp, probe: AppProbe, load_rate: float = 0.0) -> World:
     deployer = FakeDeployer(app)
     target = Target(
         name="vm1",
@@ -125,6 +137,58 @@ def world() -> World:
         service=Service("mlopsdeploy.service", 8000),
         paths=AppPaths("/r", "/r/venv", "/r/current/model"),
     )
-    probe = AppProbe("http://vm1:8000", transport=httpx.MockTransport(app))
-    subject = Subject(target, probe, deployer, default_key_rejected=lambda: True)
+    subject = Subject(target, probe, deployer, lambda: True, load_rate=load_rate)
     return World(app, deployer, subject)
+
+
+@pytest.fixture
+def world() -> World:
+    app = FakeApp()
+    return _world(app, AppProbe("http://vm1:8000", transport=httpx.MockTransport(app)))
+
+
+class _Serve(BaseHTTPRequestHandler):
+    """Hands each request to the server's FakeApp, one at a time (its counters take no lock)."""
+
+    server: _AppServer
+
+    def do_GET(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        answer = self.server.app(
+            httpx.Request(self.command, f"http://app{self.path}", content=body)
+        )
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+class _AppServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the client load and the probe never wait for a connection
+
+    def __init__(self, app: FakeApp) -> None:
+        super().__init__(("127.0.0.1", 0), _Serve)
+        self.app = app
+        self.one_at_a_time = threading.Lock()
+
+
+@pytest.fixture
+def served_world() -> Iterator[World]:
+    """The world with its app on a loopback port and a client load of 20 requests/s."""
+    app = FakeApp()
+    server = _AppServer(app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = AppProbe(f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        yield _world(app, probe, load_rate=20.0)
+    finally:
+        probe.close()
+        server.shutdown()
+        server.server_close()

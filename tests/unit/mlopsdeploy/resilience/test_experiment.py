@@ -1,16 +1,18 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from mlopsdeploy.faults import NotApplicable, Recovery, WhileActive
+from mlopsdeploy.faults import Fault, NotApplicable, Recovery, Target, WhileActive
 from mlopsdeploy.resilience.experiment import (
     Deadlines,
     DeployRequest,
     restore_steady_state,
     run_experiment,
 )
+from mlopsdeploy.resilience.probes import Answer, poll
 from mlopsdeploy.resilience.record import RecoveryPath
 
 FAST = Deadlines(recover=5.0, api=2.0)
@@ -154,3 +156,40 @@ def test_a_fault_only_systemd_could_heal_is_reported_when_it_does_not(world: Any
     assert record.error is not None
     assert record.error.startswith("not recovered: systemd did not heal it within 0.3s")
     assert world.deployer.requests == []
+
+
+@dataclass
+class DropsRequests(Fault):
+    """Makes the app fail the client load's next `dropped` requests; ends 3 requests later."""
+
+    app: Any  # conftest's FakeApp
+    dropped: int
+    until: int = 0
+
+    name = "drops-requests"
+    breaks = "the next requests answered 503"
+    recovery = Recovery(redeploy=False, while_active=WhileActive(local_serves=True))
+    lossless = True
+
+    def inject(self, target: Target) -> None:
+        self.app.failing = self.dropped
+        self.until = self.app.singles + self.dropped + 3
+
+    def undo(self, target: Target) -> None:
+        reached = lambda: Answer(None if self.app.singles >= self.until else "waiting")  # noqa: E731
+        assert poll(reached, 30.0).ok, "the client load did not reach the app"
+
+
+def test_a_lossless_fault_passes_when_the_load_lost_nothing(served_world: Any) -> None:
+    record = run_experiment(DropsRequests(served_world.app, 0), served_world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert record.load is not None and record.load["requests"] > 0
+    assert "no request failed after the fault took effect" in [c.name for c in record.checks]
+
+
+def test_a_lossless_fault_fails_when_a_request_after_it_failed(served_world: Any) -> None:
+    record = run_experiment(DropsRequests(served_world.app, 3), served_world.subject, FAST)
+    assert not record.verified
+    (failed,) = _failed(record)
+    assert failed.startswith("no request failed after the fault took effect: ")
+    assert "http 503" in failed
