@@ -2,7 +2,9 @@
 
 mlopsdeploy demo                  boot the local testbed VM, deploy, print an answer of each product
 mlopsdeploy deploy [--host NAME]  deploy to the configured hosts (default: the testbed VM)
+             [--batches 1,25%,100%] [--max-fail N|P%] [--rollback-failed]   rolling release
 mlopsdeploy rollback [--host NAME]
+mlopsdeploy status [--json]       release, model, workers, /readyz, last deploy, LB view per host
 mlopsdeploy trust NAME           confirm a re-imaged host's new SSH key, then push the secrets
 mlopsdeploy audit [--host NAME]   try the default key, passwords, root; ssh-audit; token; ports
 mlopsdeploy testbed ...           local test VMs (see docs/testbed.md)
@@ -21,12 +23,19 @@ from mlopsdeploy.config import ConfigError, HostConfig, load_hosts, state_dir
 from mlopsdeploy.deployment.api import deploy, rollback
 from mlopsdeploy.deployment.control.appspec_load import load_app_spec
 from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult
+from mlopsdeploy.deployment.rollout import RolloutHooks, fail_limit, load_settings, parse_batches
 from mlopsdeploy.errors import DeployError
 
 
 def _print_host(result: HostResult) -> None:
     """One line per host, printed after the whole deploy, whatever pyinfra logged before it."""
     seconds = result.timings.get("total", sum(result.timings.values()))
+    if result.outcome == "not started":
+        print(f"{result.host}: NOT STARTED  {result.url}  keeps the release it serves")
+        return
+    if result.rolled_back:
+        print(f"{result.host}: ROLLED BACK  {result.url}  serves its previous release again")
+        return
     if not result.ok:
         cause, *_ = str(result.error).removeprefix(f"{result.host}: ").splitlines()
         print(f"{result.host}: FAILED  {result.url}  after {seconds:.1f}s: {cause}")
@@ -38,7 +47,7 @@ def _print_host(result: HostResult) -> None:
 
 def _report(result: DeployResult, as_json: bool) -> int:
     if as_json:
-        print(json.dumps([_as_dict(h) for h in result.hosts], indent=2))
+        print(json.dumps(_result_dict(result), indent=2))
         return 0 if result.ok else 1
     for host in result.hosts:
         details = str(host.error).splitlines()[1:] if host.error else []
@@ -46,13 +55,27 @@ def _report(result: DeployResult, as_json: bool) -> int:
             print(f"{host.host}:", *details, sep="\n", file=sys.stderr)
     for host in result.hosts:
         _print_host(host)
+    if result.stopped:  # a rolling release left hosts behind: say which to deploy again
+        print(f"rollout stopped: {result.stopped}")
+        print(f"to retry: {' '.join(result.retry)}")
     return 0 if result.ok else 1
+
+
+def _result_dict(result: DeployResult) -> dict:
+    return {
+        "ok": result.ok,
+        "stopped": result.stopped,
+        "retry": result.retry,
+        "hosts": [_as_dict(h) for h in result.hosts],
+    }
 
 
 def _as_dict(result: HostResult) -> dict:
     return {
         "host": result.host,
         "ok": result.ok,
+        "outcome": result.outcome,
+        "batch": result.batch,
         "url": result.url,
         "release": result.release,
         "model_version": result.model_version,
@@ -97,11 +120,50 @@ def _options(args: argparse.Namespace, fresh_vm: bool = False) -> DeployOptions:
     return replace(options, model_dir=args.model) if args.model else options
 
 
+def _rollout_options(args: argparse.Namespace, options: DeployOptions) -> DeployOptions:
+    """--batches/--max-fail, else the [rollout] table of hosts.toml (docs/fleet.md)."""
+    settings = load_settings()
+    batches = parse_batches(args.batches) if args.batches else settings.batches
+    max_fail: int | str = settings.max_fail
+    if args.max_fail is not None:
+        max_fail = int(args.max_fail) if args.max_fail.isdigit() else args.max_fail
+    fail_limit(max_fail, 100)  # a malformed value is refused before any host is touched
+    return replace(
+        options, batches=batches, max_fail=max_fail, rollback_failed=args.rollback_failed
+    )
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     if args.app:  # a bad spec is refused before any host (or the demo VM) is touched
         load_app_spec(args.app)
     hosts, fresh = _targets(args)
-    return _report(deploy(hosts, _options(args, fresh)), args.json)
+    options = _rollout_options(args, _options(args, fresh))
+    apps, hooks = _fleet(hosts)
+    return _report(deploy(apps, options, hooks), args.json)
+
+
+def _fleet(hosts: list[HostConfig]) -> tuple[list[HostConfig], RolloutHooks | None]:
+    """The app hosts among ``hosts``, and the load balancer's hooks when the inventory has one.
+
+    The LB's config lists every configured app host, not only the selected ones.
+    """
+    from mlopsdeploy.deployment import lb
+
+    apps, _ = lb.split_inventory(hosts)
+    return apps, lb.hooks_for(load_hosts() or hosts)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """One row per app host: what it serves and whether it answers; non-zero if any is unwell."""
+    from mlopsdeploy.deployment import lb, status
+
+    hosts, _ = _targets(args)
+    inventory = load_hosts() or hosts
+    apps, _ = lb.split_inventory(hosts)
+    _, lbs = lb.split_inventory(inventory)
+    rows = status.collect(apps, (lambda _: lb.lb_view(inventory)) if lbs else None)
+    print(status.as_json(rows) if args.json else status.as_table(rows))
+    return 0 if status.healthy(rows) else 1
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -208,6 +270,25 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--gate-timeout", type=float, default=120.0, help="seconds (default 120)")
         p.add_argument("--quiet", action="store_true", help="hide pyinfra's per-operation log")
+        if name == "deploy":
+            p.add_argument(
+                "--batches",
+                help="rolling release: hosts per batch, e.g. 1,25%%,100%% (default: [rollout] "
+                "batches of hosts.toml, else all hosts at once)",
+            )
+            p.add_argument(
+                "--max-fail",
+                help="failed hosts (N or P%%) tolerated before the rollout stops (default 0)",
+            )
+            p.add_argument(
+                "--rollback-failed",
+                action="store_true",
+                help="put the batch that stopped the rollout back on its previous release",
+            )
+    status = sub.add_parser("status", help="release, model, workers, /readyz, LB view per host")
+    status.set_defaults(func=cmd_status, api_model=None)
+    status.add_argument("--host", action="append", help="only this configured host (repeatable)")
+    status.add_argument("--json", action="store_true", help="print the rows as JSON")
     audit = sub.add_parser("audit", help="check each host resists the default key, passwords, root")
     audit.set_defaults(func=cmd_audit, api_model=None)
     audit.add_argument("--host", action="append", help="only this configured host (repeatable)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,3 +57,75 @@ def test_a_bad_app_spec_is_refused_before_any_host_is_touched(
         " (e.g. 'app:demo') or start.command\n"
     )
     assert touched == []  # neither the hosts (nor the demo VM) nor a deploy
+
+
+HOSTS_TOML = """
+[defaults]
+own_key = "/k"
+
+[hosts.app1]
+address = "10.0.0.11"
+
+[hosts.app2]
+address = "10.0.0.12"
+
+[rollout]
+batches = [1, "100%"]
+max_fail = "50%"
+"""
+
+
+def rolled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *argv: str) -> list[Any]:
+    """The hosts and options ``mlopsdeploy deploy`` hands to deploy() for a two-host file."""
+    config = tmp_path / "hosts.toml"
+    config.write_text(HOSTS_TOML)
+    monkeypatch.setenv("MLOPSDEPLOY_CONFIG", str(config))
+    calls: list[Any] = []
+
+    def deploy(hosts: list[Any], options: Any, hooks: Any) -> DeployResult:
+        calls.append(([h.name for h in hosts], options, hooks))
+        return DeployResult([])
+
+    monkeypatch.setattr(cli, "deploy", deploy)
+    assert cli.main(["deploy", "--quiet", *argv]) == 0
+    return calls
+
+
+def test_batches_come_from_the_rollout_table_unless_given(monkeypatch, tmp_path) -> None:
+    [(hosts, options, hooks)] = rolled(monkeypatch, tmp_path)
+    assert hosts == ["app1", "app2"] and hooks is None  # no lb group: no load balancer
+    assert (options.batches, options.max_fail, options.rollback_failed) == (
+        (1, "100%"),
+        "50%",
+        False,
+    )
+    [(_, options, _)] = rolled(
+        monkeypatch, tmp_path, "--batches", "2", "--max-fail", "0", "--rollback-failed"
+    )
+    assert (options.batches, options.max_fail, options.rollback_failed) == ((2,), 0, True)
+
+
+def test_a_malformed_batch_is_refused_before_any_deploy(monkeypatch, tmp_path, capsys) -> None:
+    config = tmp_path / "hosts.toml"
+    config.write_text(HOSTS_TOML)
+    monkeypatch.setenv("MLOPSDEPLOY_CONFIG", str(config))
+    monkeypatch.setattr(cli, "deploy", lambda *a, **k: pytest.fail("deployed"))
+    assert cli.main(["deploy", "--batches", "1,half"]) == 2
+    assert "'half'" in capsys.readouterr().err
+
+
+def test_a_stopped_rollout_says_why_and_what_to_retry(capsys) -> None:
+    done = HostResult("app1", "http://a:8000", ok=True, release="r-2", batch=1)
+    refused = HostResult(
+        "app2", "http://b:8000", batch=2, error=DeployError("app2", "release r-2 refused")
+    )
+    waiting = HostResult("app3", "http://c:8000")
+    stopped = "1 host(s) failed (app2), more than max_fail=0"
+    assert _report(DeployResult([done, refused, waiting], stopped=stopped), as_json=False) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == [
+        "app2: FAILED  http://b:8000  after 0.0s: release r-2 refused",
+        "app3: NOT STARTED  http://c:8000  keeps the release it serves",
+        f"rollout stopped: {stopped}",
+        "to retry: app2 app3",
+    ]
