@@ -11,6 +11,7 @@ import os
 
 from mlopsdeploy.config import load_hosts
 from mlopsdeploy.deployment.api import ensure_access
+from mlopsdeploy.deployment.lb import split_inventory
 from mlopsdeploy.deployment.pyinfra_run import ssh_data
 
 _configured = load_hosts()
@@ -24,4 +25,7 @@ if not _configured:
 for _cfg in _configured:
     ensure_access(_cfg, _accept)
 
-hosts = [(cfg.name, {**ssh_data(cfg, cfg.own_key), "mlopsdeploy": cfg}) for cfg in _configured]
+# pyinfra groups: the load balancer(s) in ``lb``, every other host in ``app``.
+_app, _lb = split_inventory(_configured)
+app = [(cfg.name, {**ssh_data(cfg, cfg.own_key), "mlopsdeploy": cfg}) for cfg in _app]
+lb = [(cfg.name, {**ssh_data(cfg, cfg.own_key), "mlopsdeploy": cfg}) for cfg in _lb]

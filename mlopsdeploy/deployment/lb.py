@@ -67,6 +67,15 @@ def lb_plan(
     return plans.LbPlan(cfg=lb, config=config, debs=tuple(debs))
 
 
+def verify_lb(lb: HostConfig, app_hosts: Sequence[HostConfig]) -> None:
+    """The LB's end state after its deploy (also the pyinfra CLI path's check): the lockdown
+    holds and HAProxy lists every app host as a backend. Raises DeployError naming the LB."""
+    verify_lockdown(lb)
+    missing = {cfg.name for cfg in app_hosts} - set(haproxy.servers(lb))
+    if missing:
+        raise DeployError(lb.name, f"HAProxy runs without backends {sorted(missing)}")
+
+
 def deploy_lb(
     lb: HostConfig, app_hosts: Sequence[HostConfig], options: DeployOptions
 ) -> HostResult:
@@ -87,10 +96,7 @@ def deploy_lb(
             lambda target: (plans.deploy_lb, (lb_plan(target, lb, app_hosts, options),)),
         )
         with timed(result, "verify"):
-            verify_lockdown(lb)
-            missing = {cfg.name for cfg in app_hosts} - set(haproxy.servers(lb))
-            if missing:
-                raise DeployError(lb.name, f"HAProxy runs without backends {sorted(missing)}")
+            verify_lb(lb, app_hosts)
         result.ok = True
     except DeployError as e:
         result.error = e

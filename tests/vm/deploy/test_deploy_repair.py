@@ -7,6 +7,8 @@ steps that changed) and what a user sees (correct labels on the app port).
 from __future__ import annotations
 
 import gc
+import json
+import os
 import pickle
 import subprocess
 import sys
@@ -16,15 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_helpers import Control, classify, remote
+from deploy_helpers import Control, classify, model_variant, remote
 from pyinfra.api import Host
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.control import bundle as bundle_module
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.deployment.host_commands import HOST_LOCK
 from mlopsdeploy.deployment.pyinfra_run import run_pyinfra
-from mlopsdeploy.deployment.results import HostResult
+from mlopsdeploy.deployment.results import REPO_ROOT, HostResult
 from mlopsdeploy.errors import DeployError
 from mlopsdeploy.testbed import TestVM
 
@@ -113,9 +116,12 @@ def test_deleted_app_dir_is_unpacked_again(deployed: Deployed) -> None:
     assert deployed.redeploy().changed == []
 
 
-def test_deleted_checksums_file_is_restored(deployed: Deployed) -> None:
+def test_deleted_checksums_file_is_restored_without_a_restart(deployed: Deployed) -> None:
     deployed.sh(f"rm {BASE}/current/SHA256SUMS")
-    assert staged(deployed.redeploy())
+    result = deployed.redeploy()
+    # The app never reads SHA256SUMS: only the seal changes, no worker restarts.
+    assert any(name.startswith("Seal release") for name in steps(result)), result.changed
+    assert not staged(result) and "App service" not in steps(result), result.changed
     assert deployed.sh(f"cd {BASE}/current && sha256sum --quiet -c SHA256SUMS && echo ok") == "ok\n"
     assert deployed.redeploy().changed == []
 
@@ -189,6 +195,121 @@ def test_deploy_killed_while_staging_converges_on_the_next_run(
     leftovers = f"cd {BASE} && ls -a . {release} | grep -E 'partial|[.]new' || true"
     assert deployed.sh(leftovers) == ""
     assert deployed.redeploy().changed == []
+
+
+def serving_venv(deployed: Deployed) -> str:
+    """The lock digest of the venv the ``venv`` link points at."""
+    return deployed.sh(f"readlink {BASE}/venv").strip().removeprefix("venvs/")
+
+
+def worker_runs_from(deployed: Deployed) -> set[str]:
+    """Which ``venvs/<digest>`` worker 1 has its compiled modules mapped from (what it runs)."""
+    pid = deployed.sh("systemctl --user show -p MainPID --value mlopsdeploy@1.service").strip()
+    maps = deployed.sh(f"grep -o 'mlopsdeploy/venvs/[0-9a-f]*' /proc/{pid}/maps | sort -u")
+    return {line.removeprefix("mlopsdeploy/venvs/") for line in maps.split()}
+
+
+def test_new_lock_venv_serves_only_after_its_gate_passed(
+    deployed: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = serving_venv(deployed)
+    assert worker_runs_from(deployed) == {own}
+    # The same app and model with one more distribution in the venv: a new lock, same release.
+    requirements = bundle_module.bundled_requirements
+
+    def extra(runtime: str) -> tuple[str, ...]:
+        return (*requirements(runtime), "iniconfig")
+
+    monkeypatch.setattr(bundle_module, "bundled_requirements", extra)
+    moved = deployed.redeploy()
+    assert {"Gate candidate release", "Switch venv", "App service"} <= steps(moved)
+    new = serving_venv(deployed)
+    assert new != own and worker_runs_from(deployed) == {new}
+    assert deployed.sh(f"ls {BASE}/venvs").split() == [new]  # the old one went with its use
+
+    # A release the gate refuses, on the module's own lock: its venv is built beside, not used.
+    monkeypatch.setattr(bundle_module, "bundled_requirements", requirements)
+    pid = deployed.sh("systemctl --user show -p MainPID --value mlopsdeploy@1.service")
+    bad = model_variant(deployed.model_dir, tmp_path / "bad", "bad-1", swap_labels=True)
+    refused = deploy([deployed.cfg], deployed.control.options(bad)).hosts[0]
+    assert not refused.ok and "refused by the health gate" in str(refused.error)
+    assert "the serving release was left untouched" in str(refused.error)
+    assert serving_venv(deployed) == new and worker_runs_from(deployed) == {new}
+    assert deployed.sh("systemctl --user show -p MainPID --value mlopsdeploy@1.service") == pid
+    assert classify(deployed.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
+    assert sorted(deployed.sh(f"ls {BASE}/venvs").split()) == sorted([own, new])
+
+    # The module's own release and lock again: the venv built beside is gated, then serves.
+    back = deployed.redeploy()
+    assert "Runtime venv" not in steps(back)  # built by the refused run already
+    assert serving_venv(deployed) == own and worker_runs_from(deployed) == {own}
+    assert deployed.sh(f"ls {BASE}/venvs").split() == [own]
+    assert deployed.redeploy().changed == []
+
+
+def test_venv_dir_of_the_earlier_layout_moves_behind_the_link_without_a_restart(
+    deployed: Deployed,
+) -> None:
+    own = serving_venv(deployed)
+    deployed.sh(f"cd {BASE} && rm venv && mv venvs/{own} venv && rmdir venvs")  # as before venvs/
+    result = deployed.redeploy()
+    assert "Venv layout" in steps(result) and "App service" not in steps(result), result.changed
+    assert serving_venv(deployed) == own and worker_runs_from(deployed) == {own}
+    assert deployed.redeploy().changed == []
+
+
+def pyinfra_cli(deployed: Deployed, *args: str) -> subprocess.CompletedProcess[str]:
+    """``pyinfra -y inventory.py deploys/main.py ...`` as a user runs it, for the module's host."""
+    cfg, control = deployed.cfg, deployed.control
+    state = control.known_hosts.parent  # the module's key, known_hosts and token live there
+    if not (state / "cache").exists():
+        (state / "cache").symlink_to(control.cache)  # the session's wheelhouse and app wheels
+    env = {
+        **os.environ,
+        "MLOPSDEPLOY_CONFIG": str(state / "no-hosts.toml"),
+        "MLOPSDEPLOY_STATE_DIR": str(state),
+        "MLOPSDEPLOY_MODEL_DIR": str(deployed.model_dir),
+        "MLOPSDEPLOY_NAME": cfg.name,
+        "MLOPSDEPLOY_HOST": cfg.address,
+        "MLOPSDEPLOY_SSH_PORT": str(cfg.ssh_port),
+        "MLOPSDEPLOY_USER": cfg.user,
+        "MLOPSDEPLOY_KEY": str(cfg.own_key),
+        "MLOPSDEPLOY_DEFAULT_KEY": str(cfg.default_key),
+        "MLOPSDEPLOY_APP_PORT": str(cfg.app_port),
+        "MLOPSDEPLOY_HF_TOKEN_FILE": str(control.token_file),
+    }
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    command = [str(pyinfra), "-y", "inventory.py", "deploys/main.py", *args]
+    run = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert control.token not in run.stdout + run.stderr  # pyinfra logs operation arguments
+    return run
+
+
+def test_pyinfra_cli_repairs_under_the_host_lock_and_then_changes_nothing(
+    deployed: Deployed,
+) -> None:
+    code = f"{BASE}/current/app/app/routes.py"
+    # Workers restart onto the damaged code (and fail), without waiting for them here.
+    deployed.sh(
+        f"echo 'broken(' >> {code} && systemctl --user restart --no-block mlopsdeploy.target"
+    )
+    probe = Path(__file__).with_name("cli_lock_probe.py")
+    repair = pyinfra_cli(deployed, str(probe))
+    assert repair.returncode == 0, repair.stderr[-3000:]
+    assert "host lock: taken" in repair.stdout  # held to the end of the run, not collected
+    assert classify(deployed.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
+    assert "broken(" not in deployed.sh(f"cat {code}")
+
+    again = pyinfra_cli(deployed, "--json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    operations = json.loads(again.stdout)["results"]["operations"]
+    names = {op["name"] for op in operations}
+    # The library's checks after its run ran too: lockdown and the final probe, as no change.
+    assert any("Verify lockdown and serving" in name for name in names), names
+    assert [op["name"] for op in operations if op["success"] or op["error"]] == []
+    assert classify(deployed.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
 
 
 def test_home_wipe_bootstraps_the_key_again_and_redeploys(deployed: Deployed) -> None:
