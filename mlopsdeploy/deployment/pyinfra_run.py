@@ -27,6 +27,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.host_lock import LOCK_WAIT_SECONDS, hold_lock
+from mlopsdeploy.deployment.fact_prefetch import prefetched_facts
 from mlopsdeploy.deployment.results import HostResult, StepResult
 from mlopsdeploy.errors import AccessError, DeployError
 
@@ -191,6 +192,9 @@ def _plan_host(state: State, run: HostRun, target: Host, held: ExitStack, lock_w
     try:
         with timed(run.result, "lock"):
             held.enter_context(hold_lock(target, run.cfg, lock_wait))
+        with timed(run.result, "facts"):
+            # With the lock held nobody else changes the host: its facts can be read at once.
+            held.enter_context(prefetched_facts(target, run.cfg, run.key))
         with timed(run.result, "prepare"):
             func, args = run.make(target)
         with timed(run.result, "plan"):
