@@ -69,7 +69,8 @@ class RealTarget:
     model_dir: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        """A control machine's environment with only the hosts.toml to go by."""
+        """A control machine's environment with only the hosts.toml to go by; this run's own
+        PYTEST_* variables (its xdist worker, its current test) stay out of the suite's run."""
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         return {
             **inherited,
@@ -80,6 +81,8 @@ class RealTarget:
         }
 
     def options(self) -> DeployOptions:
+        """The test's own deploys: the suite's wheelhouse cache, and a re-imaged VM's new key
+        trusted (the suite re-imaged it)."""
         return DeployOptions(
             model_dir=self.model_dir, cache_dir=self.state_dir / "cache", accept_new_host_key=True
         )
