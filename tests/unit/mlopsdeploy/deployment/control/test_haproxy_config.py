@@ -57,6 +57,7 @@ def test_config_balances_over_every_backend_checked_on_readyz() -> None:
     # a backend dying mid-request: the request goes to another one instead of failing
     assert "retry-on conn-failure empty-response" in lines
     assert "option redispatch 1" in lines
+    assert "option http-buffer-request" in lines  # a POST is resent only if held whole
     assert f"stats socket {haproxy.ADMIN_SOCKET} mode 660 level admin expose-fd listeners" in lines
 
 
