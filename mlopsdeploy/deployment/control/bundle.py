@@ -56,6 +56,8 @@ class ReleaseBundle:
     canaries: tuple[Canary, ...] = field(default=DEFAULT_CANARIES)
     spec: AppSpec | None = None
     requirements: tuple[str, ...] | None = None
+    hashed: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """sha256 of files already hashed while building (the verified model files), by path."""
 
     @cached_property
     def content(self) -> dict[str, str]:
@@ -64,7 +66,7 @@ class ReleaseBundle:
         That is the pushed files plus the app as unpacked from its wheel, which is what the
         service really imports (its PYTHONPATH), so damage there is seen too.
         """
-        found = {rel: sha256_file(path) for rel, path in self.files.items()}
+        found = {rel: self.hashed.get(rel) or sha256_file(path) for rel, path in self.files.items()}
         if APP_WHEEL in self.files:
             with zipfile.ZipFile(self.files[APP_WHEEL]) as wheel:
                 for info in wheel.infolist():
@@ -191,9 +193,12 @@ def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
     model_files = list(manifest["files"])
     if spec.bundled:
         model_files = runtime_files(manifest, runtime) or model_files
+    # verify() has just hashed every model file against the manifest: its digests are theirs.
+    hashed = {f"model/{rel}": str(manifest["files"][rel]) for rel in model_files}
     for rel in [*model_files, MANIFEST_NAME]:
         files[f"model/{rel}"] = model_dir / rel
-    sums = "".join(f"{rel}\0{sha256_file(path)}\n" for rel, path in sorted(files.items()))
+    hashed.update({rel: sha256_file(path) for rel, path in files.items() if rel not in hashed})
+    sums = "".join(f"{rel}\0{hashed[rel]}\n" for rel in sorted(files))
     return ReleaseBundle(
         id="r-" + hashlib.sha256(sums.encode()).hexdigest()[:12],
         files=files,
@@ -201,4 +206,5 @@ def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
         canaries=manifest_canaries(manifest),
         spec=None if spec.bundled else spec,
         requirements=bundled_requirements(runtime) if spec.bundled else None,
+        hashed=hashed,
     )
