@@ -17,13 +17,14 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from types import FrameType
 
 import uvicorn
 
 from app.config import Settings, parse_settings
 from app.redaction import RedactingFilter
-from app.systemd import ReadyBeforeServing, Watchdog, listen_sockets, notify
+from app.systemd import ReadyBeforeServing, Watchdog, listen_sockets, notify, whole
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 # How long a stopping worker waits for requests on connections it accepted but has not read yet.
@@ -47,11 +48,19 @@ def exit_on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 class NotifyingServer(uvicorn.Server):
-    """uvicorn's server that tells systemd `READY=1` once it accepts, `STOPPING=1` when it stops.
+    """uvicorn's server that tells systemd `READY=1` once it serves whole, `STOPPING=1` when it
+    stops.
 
     `systemctl restart` of a `Type=notify` worker returns at `READY=1`: only then may the next
-    worker go down.
+    worker go down. The worker accepts (its JSON API serves) as soon as its model is ready;
+    `READY=1` follows once its UI is built too (`app.systemd.whole`), so that a roll never
+    leaves one worker serving alone while another still imports gradio.
     """
+
+    def __init__(self, config: uvicorn.Config, whole: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._whole = whole
+        self._ready: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -59,7 +68,11 @@ class NotifyingServer(uvicorn.Server):
             if sockets:
                 names = ", ".join(str(sock.getsockname()) for sock in sockets)
                 logging.getLogger(__name__).info("Serving the socket systemd holds: %s", names)
-            notify("READY=1")
+            self._ready = asyncio.create_task(self._notify_ready())
+
+    async def _notify_ready(self) -> None:
+        await self._whole()
+        notify("READY=1")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Stop accepting, let just-accepted connections send their request, then shut down.
@@ -69,6 +82,8 @@ class NotifyingServer(uvicorn.Server):
         other workers would have served it. Such a request is read and answered instead.
         """
         notify("STOPPING=1")
+        if self._ready is not None:
+            self._ready.cancel()
         for server in self.servers:
             server.close()
         loop = asyncio.get_running_loop()
@@ -103,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    server = NotifyingServer(config)
+    server = NotifyingServer(config, lambda: whole(app))
     server.run(sockets=sockets or None)
     # uvicorn.run's own convention: a server that never started (start-up failed) exits 3.
     return 0 if server.started else STARTUP_FAILURE

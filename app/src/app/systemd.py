@@ -23,6 +23,7 @@ hand) nothing here does anything.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -67,8 +68,9 @@ def listen_sockets(environ: MutableMapping[str, str] = os.environ) -> list[socke
     return [socket.socket(fileno=fd) for fd in fds]
 
 
-async def _get_status(app: ASGIApp, path: str) -> int:
-    """The status `app` answers to `GET path`, called in-process (no socket, no other worker)."""
+async def _get(app: ASGIApp, path: str) -> tuple[int, bytes]:
+    """Status and body `app` answers to `GET path`, called in-process (no socket, no other
+    worker)."""
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -84,17 +86,40 @@ async def _get_status(app: ASGIApp, path: str) -> int:
         "server": ("127.0.0.1", 0),
     }
     status = 0
+    body = b""
 
     async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:
-        nonlocal status
+        nonlocal status, body
         if message["type"] == "http.response.start":
             status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            body += message.get("body", b"")
 
     await app(scope, receive, send)
-    return status
+    return status, body
+
+
+async def whole(app: ASGIApp, interval: float = 0.2) -> None:
+    """Return once the app's `/readyz` no longer says its UI is starting (built, or failed).
+
+    The JSON API serves as soon as the model is ready, and gradio is imported only then, in a
+    thread (app/late_ui.py), which takes the interpreter for seconds (30 s at load 16). `READY=1`
+    waits for this, because it is what a rolling restart waits for before it stops the next
+    worker: moving on earlier left one worker serving alone while it imported gradio, and the
+    probes' 5 s answers timed out (release-switch and rolling-restart at load 25).
+    """
+    while True:
+        _, body = await _get(app, READINESS_PATH)
+        try:
+            ui = json.loads(body).get("ui")
+        except (ValueError, AttributeError):
+            ui = None
+        if ui != "starting":
+            return
+        await asyncio.sleep(interval)
 
 
 class ReadyBeforeServing:
@@ -115,7 +140,7 @@ class ReadyBeforeServing:
 
         async def checked_send(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
-                status = await _get_status(self.app, READINESS_PATH)
+                status, _ = await _get(self.app, READINESS_PATH)
                 if status != 200:
                     reason = f"{READINESS_PATH} answered {status}: not serving the shared socket"
                     logger.error("Not ready: %s", reason)

@@ -170,6 +170,8 @@ def test_worker_serves_the_inherited_socket_after_ready(
         try:
             assert next_state(notify_listener, "READY=", process, log) == "READY=1"
             url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            # READY=1 is what a rolling restart waits for: the whole worker, its UI built too.
+            assert httpx.get(f"{url}/readyz").json()["ui"] == "serving"
             answer = httpx.post(f"{url}/api/sentiment", json={"text": "I am so happy today!"})
             assert answer.json()["label"] == "POSITIVE"
             process.send_signal(signal.SIGTERM)
