@@ -209,8 +209,9 @@ def _run_all(
 
 def _each(func: Callable[[_Job], None], jobs: Sequence[_Job]) -> None:
     """``func`` on every job at once (network waits, not CPU); one job stays in this thread."""
-    if len(jobs) == 1:
-        func(jobs[0])
+    if len(jobs) <= 1:
+        for job in jobs:
+            func(job)
         return
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         list(pool.map(func, jobs))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -163,10 +164,17 @@ def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> No
             )
     # The locks are held for as long as `held` is open, and given back before disconnecting.
     try:
-        with ExitStack() as held:
-            for run in runs:
-                if run.error is None:
-                    _plan_host(state, run, targets[run.cfg.name], held, lock_wait)
+        with ExitStack() as held, ctx_state.use(state):
+            # Locks, facts, preparation and planning are round trips one after another: the
+            # hosts do theirs side by side. All of a run's hosts plan on the same kind of
+            # thread, since pyinfra names an operation by its call stack's line numbers.
+            pending = [run for run in runs if run.error is None]
+            plan = partial(_plan_host, state, targets=targets, held=held, lock_wait=lock_wait)
+            if len(pending) == 1:
+                plan(pending[0])
+            elif pending:
+                with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+                    list(pool.map(plan, pending))
             planned = [run for run in runs if run.error is None]
             state.active_hosts = {targets[run.cfg.name] for run in planned}
             ops_start = time.monotonic()
@@ -187,8 +195,11 @@ def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> No
                 client.close()
 
 
-def _plan_host(state: State, run: HostRun, target: Host, held: ExitStack, lock_wait: int) -> None:
+def _plan_host(
+    state: State, run: HostRun, targets: dict[str, Host], held: ExitStack, lock_wait: int
+) -> None:
     """Lock, prepare and plan one host; a failure is recorded as this host's error."""
+    target = targets[run.cfg.name]
     try:
         with timed(run.result, "lock"):
             held.enter_context(hold_lock(target, run.cfg, lock_wait))

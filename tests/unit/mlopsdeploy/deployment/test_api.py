@@ -144,3 +144,18 @@ def test_a_batch_the_load_balancer_cannot_drain_is_not_deployed(monkeypatch) -> 
     assert fake.events == ["start"]  # refused before any host was touched
     assert [h.outcome for h in result.hosts] == ["failed", "not started"]
     assert "cannot drain backend b" in str(result.hosts[0].error)
+
+
+def test_a_batch_whose_every_host_fails_reports_each(monkeypatch) -> None:
+    monkeypatch.setattr(api, "build_release", lambda *args: ReleaseBundle("r-1", {}, "v1"))
+    monkeypatch.setattr(api, "_login_key", lambda cfg, *args: cfg.own_key)
+
+    def run_hosts(host_runs: list[HostRun]) -> None:
+        for run in host_runs:
+            run.error = DeployError(run.cfg.name, "port 8000 (app port) is already taken")
+
+    monkeypatch.setattr(api, "run_hosts", run_hosts)
+    for hosts in (FLEET[:1], FLEET):  # nothing left to verify, on one host or on several
+        result = api.deploy(hosts, DeployOptions())
+        assert [h.outcome for h in result.hosts] == ["failed"] * len(hosts)
+        assert all("already taken" in str(h.error) for h in result.hosts)
