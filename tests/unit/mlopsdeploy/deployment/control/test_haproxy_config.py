@@ -33,10 +33,10 @@ def app(name: str, address: str, port: int = 8000, **kw) -> HostConfig:
 
 
 def test_backends_are_the_app_hosts_at_the_port_the_app_listens_on() -> None:
-    hosts = [app("web1", "10.0.0.1"), app("web2", "10.0.0.2", 8010, listen_port=8000)]
+    hosts = [app("web1", "10.0.0.1"), app("web2", "10.0.0.2", 8010, listen_port=8000, workers=1)]
     assert backends(hosts) == [
-        Backend("web1", "10.0.0.1", 8000),
-        Backend("web2", "10.0.0.2", 8000),
+        Backend("web1", "10.0.0.1", 8000, maxconn=32),  # 2 workers (the default)
+        Backend("web2", "10.0.0.2", 8000, maxconn=16),
     ]
 
 
@@ -52,8 +52,9 @@ def test_config_balances_over_every_backend_checked_on_readyz() -> None:
     assert "option httpchk GET /readyz" in lines
     assert "http-check expect status 200" in lines
     assert "timeout check 5s" in lines  # a slow /readyz on a busy host is not a dead host
-    assert "server web1 10.0.0.1:8000 check inter 2s fall 3 rise 2" in lines
-    assert "server web2 10.0.0.2:8000 check inter 2s fall 3 rise 2" in lines
+    assert "timeout queue 60s" in lines  # beyond maxconn, requests wait in HAProxy
+    assert "server web1 10.0.0.1:8000 check inter 2s fall 3 rise 2 maxconn 32" in lines
+    assert "server web2 10.0.0.2:8000 check inter 2s fall 3 rise 2 maxconn 32" in lines
     # a backend dying mid-request: the request goes to another one instead of failing
     assert "retry-on conn-failure empty-response" in lines
     assert "option redispatch 1" in lines
