@@ -23,7 +23,6 @@ from pyinfra.api import Host
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
-from mlopsdeploy.deployment.control import bundle as bundle_module
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.deployment.host_commands import HOST_LOCK
 from mlopsdeploy.deployment.pyinfra_run import run_pyinfra
@@ -209,41 +208,34 @@ def worker_runs_from(deployed: Deployed) -> set[str]:
     return {line.removeprefix("mlopsdeploy/venvs/") for line in maps.split()}
 
 
-def test_new_lock_venv_serves_only_after_its_gate_passed(
-    deployed: Deployed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_venv_of_a_new_lock_serves_only_after_its_gate_passed(
+    deployed: Deployed, tmp_path: Path
 ) -> None:
     own = serving_venv(deployed)
-    assert worker_runs_from(deployed) == {own}
-    # The same app and model with one more distribution in the venv: a new lock, same release.
-    requirements = bundle_module.bundled_requirements
+    # The workers serve from the venv of another lock: here a copy of the venv under another
+    # lock's digest (a venv built from a real second lock costs two more installs of the stack).
+    other = f"{int(own, 16) ^ 1:016x}"
+    deployed.sh(f"cd {BASE} && cp -a venvs/{own} venvs/{other} && ln -sfn venvs/{other} venv")
+    restart = "systemctl --user restart mlopsdeploy.target"  # returns once both are READY
+    deployed.vm.run(restart, key=deployed.control.key, timeout=600)
+    assert worker_runs_from(deployed) == {other}
 
-    def extra(runtime: str) -> tuple[str, ...]:
-        return (*requirements(runtime), "iniconfig")
-
-    monkeypatch.setattr(bundle_module, "bundled_requirements", extra)
-    moved = deployed.redeploy()
-    assert {"Gate candidate release", "Switch venv", "App service"} <= steps(moved)
-    new = serving_venv(deployed)
-    assert new != own and worker_runs_from(deployed) == {new}
-    assert deployed.sh(f"ls {BASE}/venvs").split() == [new]  # the old one went with its use
-
-    # A release the gate refuses, on the module's own lock: its venv is built beside, not used.
-    monkeypatch.setattr(bundle_module, "bundled_requirements", requirements)
+    # A release the gate refuses, on the module's own lock: the candidate runs on that venv.
     pid = deployed.sh("systemctl --user show -p MainPID --value mlopsdeploy@1.service")
     bad = model_variant(deployed.model_dir, tmp_path / "bad", "bad-1", swap_labels=True)
     refused = deploy([deployed.cfg], deployed.control.options(bad)).hosts[0]
     assert not refused.ok and "refused by the health gate" in str(refused.error)
     assert "the serving release was left untouched" in str(refused.error)
-    assert serving_venv(deployed) == new and worker_runs_from(deployed) == {new}
+    # ...and the serving venv was: same link, same worker process, right labels.
+    assert serving_venv(deployed) == other and worker_runs_from(deployed) == {other}
     assert deployed.sh("systemctl --user show -p MainPID --value mlopsdeploy@1.service") == pid
     assert classify(deployed.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
-    assert sorted(deployed.sh(f"ls {BASE}/venvs").split()) == sorted([own, new])
 
-    # The module's own release and lock again: the venv built beside is gated, then serves.
-    back = deployed.redeploy()
-    assert "Runtime venv" not in steps(back)  # built by the refused run already
+    # The module's own release on its own lock: gated on its venv, then the workers move.
+    moved = deployed.redeploy()
+    assert {"Gate candidate release", "Switch venv", "App service"} <= steps(moved)
     assert serving_venv(deployed) == own and worker_runs_from(deployed) == {own}
-    assert deployed.sh(f"ls {BASE}/venvs").split() == [own]
+    assert deployed.sh(f"ls {BASE}/venvs").split() == [own]  # the other one is pruned
     assert deployed.redeploy().changed == []
 
 
