@@ -80,7 +80,7 @@ EOF"""
 def host_figures(vm: TestVM, cfg: HostConfig, starts: int) -> None:
     """Venv size, start -> /readyz 200 (median of `starts`) and RSS of the app's processes."""
     run = partial(vm.run, key=cfg.own_key)
-    venv = run(f"du -sm {cfg.base_dir}/venv").stdout.split()[0]
+    venv = run(f"du -sm {cfg.base_dir}/venv/").stdout.split()[0]  # the link to venvs/<lock digest>
     print(f"\nVM venv: {venv} MB (goal 500 MB)")
     seconds = [
         float(run(START_TO_READY.format(base=cfg.base_dir), timeout=180).stdout.split()[-1])
