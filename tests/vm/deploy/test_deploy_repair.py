@@ -101,7 +101,10 @@ def staged(result: HostResult) -> bool:
 
 def test_damaged_app_code_is_restored_from_the_bundle(deployed: Deployed) -> None:
     code = f"{BASE}/current/app/app/routes.py"
-    deployed.sh(f"echo 'broken(' >> {code} && systemctl --user restart mlopsdeploy.target")
+    # --no-block: a worker on broken code never says READY, and a blocking restart waits for it.
+    deployed.sh(
+        f"echo 'broken(' >> {code} && systemctl --user restart --no-block mlopsdeploy.target"
+    )
     result = deployed.redeploy()
     assert staged(result) and {"App service", "Verify serving release"} <= steps(result)
     assert "broken(" not in deployed.sh(f"cat {code}")
@@ -109,7 +112,9 @@ def test_damaged_app_code_is_restored_from_the_bundle(deployed: Deployed) -> Non
 
 
 def test_deleted_app_dir_is_unpacked_again(deployed: Deployed) -> None:
-    deployed.sh(f"rm -rf {BASE}/current/app && systemctl --user restart mlopsdeploy.target")
+    deployed.sh(
+        f"rm -rf {BASE}/current/app && systemctl --user restart --no-block mlopsdeploy.target"
+    )
     result = deployed.redeploy()
     assert staged(result) and "App service" in steps(result)
     assert deployed.redeploy().changed == []
