@@ -111,10 +111,8 @@ def _app_running(
     return service.service_running(name="App service", cfg=cfg, restart=restart, after=after)
 
 
-@deploy("mlopsdeploy")
-def deploy_app(plan: Plan) -> None:
-    """Bring one host to ``plan``: own key only, runtime, release gated and serving."""
-    cfg = plan.cfg
+def own_key_only(cfg: HostConfig, record: GateRecord) -> None:
+    """Every host's first steps: the own key in, the shared default key out, sshd hardened."""
     authorized_key(name="Authorize own key", key_line=public_key_line(cfg.own_key))
     if cfg.default_key is not None:
         authorized_key(
@@ -122,7 +120,14 @@ def deploy_app(plan: Plan) -> None:
             key_line=public_key_line(cfg.default_key),
             present=False,
         )
-    sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=plan.record)
+    sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=record)
+
+
+@deploy("mlopsdeploy")
+def deploy_app(plan: Plan) -> None:
+    """Bring one host to ``plan``: own key only, runtime, release gated and serving."""
+    cfg = plan.cfg
+    own_key_only(cfg, plan.record)
 
     digest = plan.lock.digest
     venvs = host.get_fact(Venvs, base=cfg.base_dir)
@@ -241,14 +246,7 @@ class LbPlan:
 def deploy_lb(plan: LbPlan) -> None:
     """Bring the load balancer host to ``plan``: own key only, HAProxy serving its config."""
     cfg = plan.cfg
-    authorized_key(name="Authorize own key", key_line=public_key_line(cfg.own_key))
-    if cfg.default_key is not None:
-        authorized_key(
-            name="Lock out the shared default key",
-            key_line=public_key_line(cfg.default_key),
-            present=False,
-        )
-    sshd.sshd_hardened(name="sshd hardening", cfg=cfg, record=plan.record)
+    own_key_only(cfg, plan.record)
     installed = haproxy.packages_installed(name="HAProxy packages", cfg=cfg, debs=plan.debs)
     config = haproxy.config_file(name="HAProxy config", cfg=cfg, text=plan.config)
     haproxy.service_running(name="HAProxy service", after=(installed, config))
