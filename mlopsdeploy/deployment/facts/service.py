@@ -219,7 +219,9 @@ class WorkerUnits(FactBase[WorkerLayout]):
         return WorkerLayout(
             socket_active=first.get("socket") == ["active"],
             enabled=first.get("enabled") == ["enabled"],
-            target_active=first.get("target") == ["active"],
+            # A target waits for its workers (Wants= implies After=): "activating" while they
+            # start after a reboot or a socket-activated restart, a start already under way.
+            target_active=first.get("target") in (["active"], ["activating"], ["reloading"]),
             workers=workers,
             legacy="active" in legacy or "installed" in legacy or "activating" in legacy,
         )

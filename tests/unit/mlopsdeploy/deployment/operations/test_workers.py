@@ -121,6 +121,13 @@ def test_after_the_socket_restarted_a_stopped_app_a_deploy_changes_nothing(
     assert target.endswith("systemctl --user start mlopsdeploy.target")
 
 
+def test_a_deploy_while_the_workers_still_start_changes_nothing(run_op, cfg: HostConfig) -> None:
+    # After a reboot or the socket's restart of a stopped app, the target waits for its
+    # workers: a deploy that reads it then must not start it a second time.
+    starting = WorkerUnits().process(systemctl_output("activating", "activating"))
+    assert run_op(workers_running, {WorkerUnits: starting}, cfg=cfg, rollout=Rollout()) == []
+
+
 def test_old_single_unit_goes_before_the_socket_takes_its_port(run_op, cfg: HostConfig) -> None:
     old = WorkerLayout(False, False, False, {}, legacy=True)
     commands = run_op(workers_running, {WorkerUnits: old}, cfg=cfg, rollout=Rollout())
