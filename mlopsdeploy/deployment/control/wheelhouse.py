@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,6 +70,11 @@ def _marker_environment(target: PythonTarget) -> dict[str, str]:
     return env
 
 
+# packaging parses markers with ast.literal_eval, and CPython 3.11.7's compiler is not safe in
+# threads ("AST constructor recursion depth mismatch"): the hosts of a batch prepare side by side.
+_PARSING = threading.Lock()
+
+
 def pinned_requirements(
     target: PythonTarget, root: str = APP_DISTRIBUTION, requires: Sequence[str] | None = None
 ) -> Lock:
@@ -76,6 +82,11 @@ def pinned_requirements(
 
     ``requires`` (an app spec's requirement lines) stands in for ``root``'s own requirements.
     """
+    with _PARSING:
+        return _pinned_requirements(target, root, requires)
+
+
+def _pinned_requirements(target: PythonTarget, root: str, requires: Sequence[str] | None) -> Lock:
     env = _marker_environment(target)
     installed = Installed()
     if requires is None:
