@@ -193,7 +193,8 @@ class WorkerUnits(FactBase[WorkerLayout]):
         return (
             f"echo socket $({ctl} is-active {p}.socket 2>/dev/null); "
             f"echo enabled $({ctl} is-enabled {p}.target 2>/dev/null); "
-            f"echo target $({ctl} is-active {p}.target 2>/dev/null); "
+            f"echo target $({ctl} is-active {p}.target 2>/dev/null) "
+            f"$({ctl} list-jobs --plain --no-legend {p}.target 2>/dev/null | awk '{{print $3}}'); "
             f"{ctl} list-units --all --plain --no-legend {shlex.quote(prefix + '@*.service')} "
             "2>/dev/null | while read -r unit load active rest; do "
             "echo worker $unit $active; done; "
@@ -216,12 +217,14 @@ class WorkerUnits(FactBase[WorkerLayout]):
             if words[0] == "worker" and len(words) == 3
         }
         legacy = first.get("legacy", [])
+        target = first.get("target", [])
         return WorkerLayout(
             socket_active=first.get("socket") == ["active"],
             enabled=first.get("enabled") == ["enabled"],
-            # A target waits for its workers (Wants= implies After=): "activating" while they
-            # start after a reboot or a socket-activated restart, a start already under way.
-            target_active=first.get("target") in (["active"], ["activating"], ["reloading"]),
+            # A target waits for its workers (Wants= implies After=): after a reboot or the
+            # socket's restart of a stopped app it reads "inactive" with a start job queued
+            # until they are ready. That is a start under way, not one to make.
+            target_active=bool({"active", "activating", "reloading", "start"} & set(target)),
             workers=workers,
             legacy="active" in legacy or "installed" in legacy or "activating" in legacy,
         )

@@ -124,8 +124,12 @@ def test_after_the_socket_restarted_a_stopped_app_a_deploy_changes_nothing(
 def test_a_deploy_while_the_workers_still_start_changes_nothing(run_op, cfg: HostConfig) -> None:
     # After a reboot or the socket's restart of a stopped app, the target waits for its
     # workers: a deploy that reads it then must not start it a second time.
-    starting = WorkerUnits().process(systemctl_output("activating", "activating"))
+    # What a VM showed: the target "inactive" with its start job queued behind the workers.
+    starting = WorkerUnits().process(systemctl_output("inactive start", "activating"))
+    assert starting.target_active
     assert run_op(workers_running, {WorkerUnits: starting}, cfg=cfg, rollout=Rollout()) == []
+    stopped = WorkerUnits().process(systemctl_output("inactive", "active"))
+    assert not stopped.target_active
 
 
 def test_old_single_unit_goes_before_the_socket_takes_its_port(run_op, cfg: HostConfig) -> None:
