@@ -123,8 +123,12 @@ def _inventory_host(name: str, confirmed: str | None) -> HostConfig:
     return hosts[name]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With a real target every experiment hits the same host: keep them on one xdist worker."""
+    """With a real target every experiment hits the same host: keep them on one xdist worker.
+
+    First, because xdist's own hook turns the group mark into the worker's grouping key.
+    """
     target = config.getoption("resilience_target")
     if not target:
         return

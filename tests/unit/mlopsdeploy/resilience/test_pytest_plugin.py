@@ -87,3 +87,26 @@ def test_with_an_app_only_the_faults_any_app_must_survive_run(tmp_path: Path) ->
     lines = result.stdout.splitlines()
     collected = [line.split("[")[1].rstrip("]") for line in lines if "[" in line]
     assert collected == ["sigkill", "home-wipe", "vm-wipe"], result.stdout + result.stderr
+
+
+EXPERIMENTS_ON_ONE_HOST = """
+import os
+import pytest
+
+@pytest.mark.resilience
+@pytest.mark.parametrize("n", range(6))
+def test_experiment(n):
+    with open("workers.txt", "a") as seen:
+        seen.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+"""
+
+
+def test_experiments_on_a_real_target_take_turns_on_one_xdist_worker(tmp_path: Path) -> None:
+    # Two workers breaking the same host at once would each see the other's fault. pytest-xdist
+    # 3.8's loadgroup silently stops grouping on pytest 9.2 (pytest-dev/pytest-xdist#1386).
+    (tmp_path / "test_experiments.py").write_text(EXPERIMENTS_ON_ONE_HOST)
+    target = ("--resilience-target=myvm", "--i-know-this-wipes=myvm")
+    result = _pytest(tmp_path, *target, "-n", "2", "--dist", "loadgroup", "test_experiments.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    workers = (tmp_path / "workers.txt").read_text().split()
+    assert len(workers) == 6 and len(set(workers)) == 1, workers
