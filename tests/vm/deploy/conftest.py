@@ -1,4 +1,5 @@
-"""Fixtures of the deploy's end-to-end tests: a control-machine identity per module.
+"""Fixtures of the deploy's end-to-end tests: a control-machine identity per module, and the
+module's VM with the app deployed once.
 
 Each module gets its own state (own key, known_hosts, token file) under a temp dir, so tests
 never touch the user's ~/.local/state and a recycled VM address never meets a stale host key.
@@ -11,9 +12,10 @@ import secrets
 from pathlib import Path
 
 import pytest
-from deploy_helpers import Control
+from deploy_helpers import Control, Deployed
 
 from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
+from mlopsdeploy.testbed import TestVM
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +48,11 @@ def control(tmp_path_factory: pytest.TempPathFactory, deploy_cache: Path) -> Con
 def fresh_control(tmp_path: Path, deploy_cache: Path) -> Control:
     """One identity per test, for tests on fresh VMs (their addresses get reused)."""
     return new_control(tmp_path / "control", deploy_cache)
+
+
+@pytest.fixture(scope="module")
+def deployed(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> Deployed:
+    """The module's VM with the app deployed once (the expensive part), shared by its tests."""
+    state = Deployed(module_vm, control.host(module_vm), control, sentiment_model_dir)
+    state.redeploy()
+    return state

@@ -1,4 +1,8 @@
-"""Helpers of the deploy's end-to-end tests: the control side of a module, and app checks."""
+"""Helpers of the deploy's end-to-end tests: the control side of a module, its deployed VM, and
+app checks.
+
+Kept out of conftest.py so the test modules can import the types for their annotations.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,15 @@ from typing import Any
 import httpx
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.deployment.results import DeployOptions
+from mlopsdeploy.deployment.api import deploy
+from mlopsdeploy.deployment.host_commands import systemctl
+from mlopsdeploy.deployment.operations import workers
+from mlopsdeploy.deployment.results import DeployOptions, HostResult
 from mlopsdeploy.model.manifest import read_manifest, write_manifest
 from mlopsdeploy.testbed import TestVM
 from mlopsdeploy.testbed.target import testbed_host
+
+CANARIES = ["I am so happy today!", "This is the worst day ever."]
 
 
 @dataclass(frozen=True)
@@ -76,3 +85,28 @@ def model_variant(source: Path, target: Path, version: str, swap_labels: bool = 
 def remote(vm: TestVM, control: Control, command: str) -> str:
     """Run ``command`` on the VM as the app user, logged in with the module's own key."""
     return vm.run(command, key=control.key).stdout
+
+
+@dataclass
+class Deployed:
+    """A module's VM with the app deployed on it, and the control side that deployed it."""
+
+    vm: TestVM
+    cfg: HostConfig
+    control: Control
+    model_dir: Path
+
+    def redeploy(self) -> HostResult:
+        """Deploy the module's model again: it must succeed and label the canaries right."""
+        result = deploy([self.cfg], self.control.options(self.model_dir)).hosts[0]
+        assert result.ok, result.error
+        assert classify(self.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
+        return result
+
+    def sh(self, command: str) -> str:
+        return remote(self.vm, self.control, command)
+
+    def pids(self, cfg: HostConfig | None = None) -> list[str]:
+        """Main PIDs of the workers of ``cfg`` (the module's host unless given), in unit order."""
+        units = " ".join(workers.worker_units(cfg or self.cfg))
+        return self.sh(f"{systemctl('user')} show -p MainPID --value {units}").split()

@@ -12,52 +12,24 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_helpers import Control, classify, model_variant, remote
+from deploy_helpers import CANARIES, Deployed, classify, model_variant
 from pyinfra.api import Host
 
-from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.deployment.host_commands import HOST_LOCK
 from mlopsdeploy.deployment.pyinfra_run import run_pyinfra
 from mlopsdeploy.deployment.results import REPO_ROOT, HostResult
 from mlopsdeploy.errors import DeployError
-from mlopsdeploy.testbed import TestVM
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-repair")]
 
-CANARIES = ["I am so happy today!", "This is the worst day ever."]
 BASE = "~/mlopsdeploy"
-
-
-@dataclass
-class Deployed:
-    vm: TestVM
-    cfg: HostConfig
-    control: Control
-    model_dir: Path
-
-    def redeploy(self) -> HostResult:
-        result = deploy([self.cfg], self.control.options(self.model_dir)).hosts[0]
-        assert result.ok, result.error
-        assert classify(self.cfg, CANARIES) == ["POSITIVE", "NEGATIVE"]
-        return result
-
-    def sh(self, command: str) -> str:
-        return remote(self.vm, self.control, command)
-
-
-@pytest.fixture(scope="module")
-def deployed(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> Iterator[Deployed]:
-    state = Deployed(module_vm, control.host(module_vm), control, sentiment_model_dir)
-    state.redeploy()
-    yield state
 
 
 def steps(result: HostResult) -> set[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import paramiko
 import pytest
-from deploy_helpers import Control, classify, remote
+from deploy_helpers import Control, Deployed, classify
 
 from mlopsdeploy import cli
 from mlopsdeploy.config import HostConfig
@@ -41,11 +41,9 @@ TESTBED_SSHD = "/etc/ssh/sshd_config.d/mlopsdeploy-testbed.conf"
 
 
 @dataclass
-class Deployed:
-    vm: TestVM
-    cfg: HostConfig
-    control: Control
-    model_dir: Path
+class Hardened(Deployed):
+    """The module's VM, opened up with ``password`` and then deployed: ``first`` is that deploy."""
+
     password: str
     first: HostResult
     standin: StandIn
@@ -90,7 +88,8 @@ def eventually(probe: Callable[[], bool], timeout: float = 20) -> bool:
 
 
 @pytest.fixture(scope="module")
-def deployed(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> Iterator[Deployed]:
+def deployed(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> Iterator[Hardened]:
+    """Overrides the shared fixture: sshd opened up before the first deploy, which may fail."""
     password = secrets.token_urlsafe(12)
     with StandIn(host=module_vm.host_address, token=control.token) as standin:
         cfg = control.host(module_vm, api_model=standin.url)
@@ -99,10 +98,10 @@ def deployed(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> 
         assert password_logs_in(cfg, "root", password)
         assert check_host_key(cfg) == "recorded"
         result = deploy([cfg], control.options(sentiment_model_dir)).hosts[0]
-        yield Deployed(module_vm, cfg, control, sentiment_model_dir, password, result, standin)
+        yield Hardened(module_vm, cfg, control, sentiment_model_dir, password, result, standin)
 
 
-def test_deploy_hardens_sshd_and_password_logins_are_refused(deployed: Deployed) -> None:
+def test_deploy_hardens_sshd_and_password_logins_are_refused(deployed: Hardened) -> None:
     assert deployed.first.ok, deployed.first.error
     assert "mlopsdeploy | sshd hardening" in deployed.first.changed
     assert not password_logs_in(deployed.cfg, deployed.cfg.user, deployed.password)
@@ -110,18 +109,18 @@ def test_deploy_hardens_sshd_and_password_logins_are_refused(deployed: Deployed)
     assert key_logs_in(deployed.cfg, deployed.control.key)
 
 
-def test_ssh_audit_reports_no_failures(deployed: Deployed) -> None:
+def test_ssh_audit_reports_no_failures(deployed: Hardened) -> None:
     assert ssh_audit.audit(deployed.cfg.address, deployed.cfg.ssh_port) == []
 
 
-def test_second_deploy_leaves_sshd_alone(deployed: Deployed) -> None:
+def test_second_deploy_leaves_sshd_alone(deployed: Hardened) -> None:
     again = deploy([deployed.cfg], deployed.control.options(deployed.model_dir)).hosts[0]
     assert again.ok, again.error
     assert "mlopsdeploy | sshd hardening" not in again.changed
 
 
 def test_audit_passes_on_the_deployed_vm(
-    deployed: Deployed, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    deployed: Hardened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_hosts(monkeypatch, deployed)
     assert cli.main(["audit", "--json"]) == 0
@@ -131,27 +130,27 @@ def test_audit_passes_on_the_deployed_vm(
 
 
 def test_audit_names_the_default_key_when_it_was_re_added(
-    deployed: Deployed, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    deployed: Hardened, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert deployed.cfg.default_key is not None
     line = public_key_line(deployed.cfg.default_key)
-    remote(deployed.vm, deployed.control, f"echo {shlex.quote(line)} >> ~/.ssh/authorized_keys")
+    deployed.sh(f"echo {shlex.quote(line)} >> ~/.ssh/authorized_keys")
     use_hosts(monkeypatch, deployed)
     try:
         assert cli.main(["audit"]) == 1
     finally:
-        remote(deployed.vm, deployed.control, "sed -i '$d' ~/.ssh/authorized_keys")
+        deployed.sh("sed -i '$d' ~/.ssh/authorized_keys")
     failed = [row for row in capsys.readouterr().out.splitlines() if " FAIL " in row]
     assert len(failed) == 1
     assert "default key rejected" in failed[0]
 
 
 def test_unusable_config_injected_before_reload_is_reverted(
-    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+    deployed: Hardened, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between ``sshd -t`` and the reload, a drop-in appears that denies the user: the new
     login fails, the snapshot comes back, and the host stays reachable with the own key."""
-    remote(deployed.vm, deployed.control, f"sudo -n rm {DROP_IN}")  # so the deploy re-applies
+    deployed.sh(f"sudo -n rm {DROP_IN}")  # so the deploy re-applies
     lockout = "/etc/ssh/sshd_config.d/000-lockout.conf"
     inject = f"printf 'DenyUsers {deployed.cfg.user}\\n' > {lockout}"
     real_reload = sshd.reload_command
@@ -164,7 +163,7 @@ def test_unusable_config_injected_before_reload_is_reverted(
         "restored and reloaded; your key logs in again"
     )
     assert key_logs_in(deployed.cfg, deployed.control.key)
-    left = remote(deployed.vm, deployed.control, "ls /etc/ssh/sshd_config.d").split()
+    left = deployed.sh("ls /etc/ssh/sshd_config.d").split()
     assert left == ["mlopsdeploy-testbed.conf"]  # the injected file and the new drop-in are gone
     monkeypatch.undo()
     healed = deploy([deployed.cfg], deployed.control.options(deployed.model_dir)).hosts[0]
@@ -172,7 +171,7 @@ def test_unusable_config_injected_before_reload_is_reverted(
     assert healed.changed == ["mlopsdeploy | sshd hardening"]
 
 
-def use_hosts(monkeypatch: pytest.MonkeyPatch, deployed: Deployed) -> None:
+def use_hosts(monkeypatch: pytest.MonkeyPatch, deployed: Hardened) -> None:
     """Point the CLI at the module's VM through a hosts file, as a user would configure it."""
     cfg = deployed.cfg
     hosts = deployed.control.token_file.parent / "hosts.toml"
@@ -187,7 +186,7 @@ def use_hosts(monkeypatch: pytest.MonkeyPatch, deployed: Deployed) -> None:
 
 
 def test_a_reimaged_vm_gets_the_app_but_never_the_token_until_trusted(
-    deployed: Deployed, monkeypatch: pytest.MonkeyPatch
+    deployed: Hardened, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The watchdog's re-provisioning path (nobody confirms the new key) on a re-imaged VM: to
     the deploy it looks exactly like an impostor that accepts the default key."""
@@ -207,7 +206,7 @@ def test_a_reimaged_vm_gets_the_app_but_never_the_token_until_trusted(
         check=False,
     )
     assert leaked.returncode == 1 and leaked.stdout == ""  # grep found the token nowhere
-    assert "APP_AWAITING_HOST_TRUST=" in remote(vm, control, "cat ~/mlopsdeploy/app.env")
+    assert "APP_AWAITING_HOST_TRUST=" in deployed.sh("cat ~/mlopsdeploy/app.env")
     assert classify(cfg, ["I am so happy today!"]) == ["POSITIVE"]  # the local product serves
     before = deployed.standin.requests
     refused = httpx.post(f"{cfg.url}/api/generate", json={"prompt": "hi"}, timeout=30)

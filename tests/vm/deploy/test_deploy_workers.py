@@ -7,47 +7,21 @@ puts the host back into the layout of earlier versions first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from deploy_helpers import Control, classify, model_variant, remote, served_model_version
+from deploy_helpers import Deployed, classify, model_variant, served_model_version
 
-from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy, rollback
 from mlopsdeploy.deployment.host_commands import systemctl
 from mlopsdeploy.deployment.operations import service, workers
 from mlopsdeploy.resilience.load import ClientLoad
-from mlopsdeploy.testbed import TestVM
 
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-workers")]
 
 CANARIES = ["I am so happy today!", "This is the worst day ever."]
 CTL = systemctl("user")
-
-
-@dataclass
-class Deployed:
-    vm: TestVM
-    cfg: HostConfig
-    control: Control
-    model_dir: Path
-
-    def sh(self, command: str) -> str:
-        return remote(self.vm, self.control, command)
-
-    def pids(self, cfg: HostConfig | None = None) -> list[str]:
-        units = " ".join(workers.worker_units(cfg or self.cfg))
-        return self.sh(f"{CTL} show -p MainPID --value {units}").split()
-
-
-@pytest.fixture(scope="module")
-def deployed(module_vm: TestVM, control: Control, sentiment_model_dir: Path) -> Iterator[Deployed]:
-    state = Deployed(module_vm, control.host(module_vm), control, sentiment_model_dir)
-    result = deploy([state.cfg], control.options(sentiment_model_dir)).hosts[0]
-    assert result.ok, result.error
-    yield state
 
 
 def test_two_workers_share_the_socket_systemd_holds(deployed: Deployed) -> None:
