@@ -4,7 +4,8 @@ This is what ``mlopsdeploy.deploy()`` / ``rollback()`` (and the CLI, the resilie
 watchdog) call. The hosts of a batch share one pyinfra State, so pyinfra runs each operation
 across them at once; a host's failure is still reported as that host's, with its cause, and
 never stops or half-applies another host. Control-side work is done once per distinct target:
-the release bundle once per app, the wheelhouse once per Python/platform (cached by content).
+the release bundle once per app, the dependency lock once per Python and requirement set (see
+``Runtimes``), the wheelhouse once per lock and platform (cached by content).
 """
 
 from __future__ import annotations
@@ -104,16 +105,38 @@ def _check_own_key(cfg: HostConfig) -> None:
         raise AccessError(cfg.name, f"{cfg.own_key} still not accepted after authorizing it")
 
 
+class Runtimes:
+    """The dependency lock per distinct host Python and requirement set, computed once a deploy.
+
+    The lock is the same for every host on the same Python (version, machine) with the same
+    requirements, and computing it walks the whole installed closure: N such hosts cost one
+    computation, not N. Used from one thread only (pyinfra_run calls each host's ``make`` in
+    the caller's thread), since packaging's marker parsing is not thread-safe on CPython 3.11.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[PythonTarget, tuple[str, ...] | None], Lock] = {}
+
+    def lock(self, python: PythonTarget, requires: Sequence[str] | None) -> Lock:
+        """The pinned lock for ``python``; UnsupportedPython when the stack cannot run there."""
+        key = (python, None if requires is None else tuple(requires))
+        if key not in self._locks:
+            check_python(python.version, APP_DISTRIBUTION)
+            self._locks[key] = pinned_requirements(python, requires=requires)
+        return self._locks[key]
+
+
 def make_plan(
     target: Host,
     cfg: HostConfig,
     bundle: ReleaseBundle,
     options: DeployOptions,
     record: GateRecord | None = None,
+    runtimes: Runtimes | None = None,
 ) -> plans.Plan:
     """The Plan for a connected host: lock and wheelhouse for *its* Python, token read now."""
     lock, python, wheelhouse = prepare_runtime(
-        target, cfg, options, bundle.spec, bundle.requirements
+        target, cfg, options, bundle.spec, bundle.requirements, runtimes
     )
     # A host key nobody confirmed may be an impostor's: it gets the app, never the secrets.
     untrusted = awaiting_trust(cfg)
@@ -137,18 +160,19 @@ def prepare_runtime(
     options: DeployOptions,
     spec: AppSpec | None = None,
     requires: Sequence[str] | None = None,
+    runtimes: Runtimes | None = None,
 ) -> tuple[Lock, PythonTarget, Path | None]:
     """Lock (and offline, wheelhouse) for the host's Python; DeployError when it cannot run
     the pinned stack. Reads one fact and changes nothing on the host.
 
     + requires: the bundled app's requirements for its model's runtime (see build_release)
+    + runtimes: the deploy's locks, shared by its hosts (default: this host's own)
     """
     python = target.get_fact(TargetPython)
     if python is None:
         raise DeployError(cfg.name, "python3 is not installed on the host")
     try:
-        check_python(python.version, APP_DISTRIBUTION)
-        lock = pinned_requirements(python, requires=spec.requirements if spec else requires)
+        lock = (runtimes or Runtimes()).lock(python, spec.requirements if spec else requires)
         wheelhouse = None
         if cfg.install == "offline":
             wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
@@ -299,16 +323,20 @@ def _with_record(
 
 
 def _deploy_app(
-    target: Host, record: GateRecord, cfg: HostConfig, bundle: ReleaseBundle, options: DeployOptions
+    target: Host,
+    record: GateRecord,
+    cfg: HostConfig,
+    bundle: ReleaseBundle,
+    options: DeployOptions,
+    runtimes: Runtimes,
 ) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-    return plans.deploy_app, (make_plan(target, cfg, bundle, options, record),)
+    return plans.deploy_app, (make_plan(target, cfg, bundle, options, record, runtimes),)
 
 
 def _rollback_app(
-    target: Host, record: GateRecord, cfg: HostConfig, options: DeployOptions
+    target: Host, record: GateRecord, cfg: HostConfig, options: DeployOptions, spec: AppSpec | None
 ) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-    spec = load_app_spec(cfg.app_dir or options.app_dir)
-    return plans.rollback_app, (cfg, options.gate_timeout, record, None if spec.bundled else spec)
+    return plans.rollback_app, (cfg, options.gate_timeout, record, spec)
 
 
 def deploy(
@@ -338,6 +366,7 @@ def deploy(
         app_dir = cfg.app_dir or options.app_dir
         if app_dir not in bundles:
             bundles[app_dir] = build_release(app_dir, options.model_dir, options.cache_dir)
+    runtimes = Runtimes()  # and one dependency lock per host Python, shared by every batch
     results = {cfg.name: HostResult(cfg.name, cfg.url) for cfg in hosts}
     stopped: str | None = None
     failed: list[str] = []
@@ -350,7 +379,7 @@ def deploy(
                 result = results[cfg.name]
                 result.release, result.model_version = bundle.id, bundle.model_version
                 result.batch = number
-                jobs.append(_deploy_job(cfg, bundle, options, result))
+                jobs.append(_deploy_job(cfg, bundle, options, result, runtimes))
             _run_batch(jobs, options, hooks)
             failed += [job.cfg.name for job in jobs if not job.result.ok]
             stopped = stop_reason(failed, limit, len(batches) - number)
@@ -362,11 +391,20 @@ def deploy(
 
 
 def _deploy_job(
-    cfg: HostConfig, bundle: ReleaseBundle, options: DeployOptions, result: HostResult
+    cfg: HostConfig,
+    bundle: ReleaseBundle,
+    options: DeployOptions,
+    result: HostResult,
+    runtimes: Runtimes,
 ) -> _Job:
-    make = partial(_deploy_app, cfg=cfg, bundle=bundle, options=options)
+    make = partial(_deploy_app, cfg=cfg, bundle=bundle, options=options, runtimes=runtimes)
     preflight = partial(
-        prepare_runtime, cfg=cfg, options=options, spec=bundle.spec, requires=bundle.requirements
+        prepare_runtime,
+        cfg=cfg,
+        options=options,
+        spec=bundle.spec,
+        requires=bundle.requirements,
+        runtimes=runtimes,
     )
     return _Job(cfg, result, make, bundle.canaries, preflight, bundle.spec)
 
@@ -422,8 +460,8 @@ def rollback(hosts: Sequence[HostConfig], options: DeployOptions | None = None) 
     jobs = []
     for cfg in hosts:
         spec = load_app_spec(cfg.app_dir or options.app_dir)
-        make = partial(_rollback_app, cfg=cfg, options=options)
         checks = None if spec.bundled else spec
+        make = partial(_rollback_app, cfg=cfg, options=options, spec=checks)
         jobs.append(_Job(cfg, HostResult(cfg.name, cfg.url), make, DEFAULT_CANARIES, spec=checks))
     with pyinfra_logging(options.output):
         _serve_hosts(jobs, options)

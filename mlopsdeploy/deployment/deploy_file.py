@@ -23,7 +23,7 @@ from pyinfra.api.state import StateStage
 
 from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment import lb, plans
-from mlopsdeploy.deployment.api import make_plan, verify_served
+from mlopsdeploy.deployment.api import Runtimes, make_plan, verify_served
 from mlopsdeploy.deployment.control.appspec import AppSpec, AppSpecError
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle, build_release
 from mlopsdeploy.deployment.control.host_lock import hold_lock
@@ -34,6 +34,9 @@ from mlopsdeploy.errors import DeployError
 # Host name -> its lock, open until the process ends: the deploy file is planned first and its
 # operations run afterwards, so nothing local to the planning may hold it.
 _LOCKS: dict[str, ExitStack] = {}
+#: The dependency lock per host Python, shared by every host of the run (pyinfra's CLI plans
+#: the hosts one after another in its main greenlet, never in threads).
+_RUNTIMES = Runtimes()
 
 
 @cache
@@ -101,7 +104,7 @@ def deploy_host(target: Host, options: DeployOptions) -> None:
             lb_checked(name="Verify lockdown and backends", cfg=cfg, app_hosts=app_hosts)
             return
         bundle = _bundle(cfg.app_dir or options.app_dir, options.model_dir, options.cache_dir)
-        plans.deploy_app(plan=make_plan(target, cfg, bundle, options))
+        plans.deploy_app(plan=make_plan(target, cfg, bundle, options, runtimes=_RUNTIMES))
     except (ConfigError, AppSpecError, RuntimeError, OSError) as e:
         # The library's per-host errors (DeployError is a RuntimeError), reported the same way.
         error = (

@@ -116,6 +116,7 @@ class HostRun:
     key: Path
     result: HostResult
     make: DeployFactory
+    """Control-side preparation, then the deploy to plan; called in the caller's thread."""
     error: Exception | None = None
 
 
@@ -136,10 +137,14 @@ def run_pyinfra(
 def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> None:
     """One pyinfra State for every host: connect, take each host lock, plan, run, record.
 
-    Each ``make`` runs once its host is connected and locked, so control-side work that depends
-    on the host (the wheelhouse for its Python) happens before any operation is planned; hosts
-    share every operation, which pyinfra runs across them at once. Fills ``result.steps`` and
-    the phase timings of every run, and ``run.error`` for the hosts that failed.
+    Each ``make`` runs once every host is connected, locked and its facts read, so control-side
+    work that depends on the host (the lock and wheelhouse for its Python) happens before any
+    operation is planned. The ``make`` calls run in the caller's thread, one host after another:
+    work that hosts share is then done once by whatever ``make`` caches, and no control-side
+    parsing runs in a thread (packaging parses markers with ``ast``, and CPython 3.11.7's
+    compiler is not thread-safe: "AST constructor recursion depth mismatch"). Hosts share every
+    operation, which pyinfra runs across them at once. Fills ``result.steps`` and the phase
+    timings of every run, and ``run.error`` for the hosts that failed.
     """
     # pyinfra memoizes known_hosts files for the life of the process; the access step may just
     # have recorded a re-imaged VM's new key there (and a watchdog process lives for days).
@@ -165,16 +170,21 @@ def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> No
     # The locks are held for as long as `held` is open, and given back before disconnecting.
     try:
         with ExitStack() as held, ctx_state.use(state):
-            # Locks, facts, preparation and planning are round trips one after another: the
-            # hosts do theirs side by side. All of a run's hosts plan on the same kind of
-            # thread, since pyinfra names an operation by its call stack's line numbers.
-            pending = [run for run in runs if run.error is None]
-            plan = partial(_plan_host, state, targets=targets, held=held, lock_wait=lock_wait)
-            if len(pending) == 1:
-                plan(pending[0])
-            elif pending:
-                with ThreadPoolExecutor(max_workers=len(pending)) as pool:
-                    list(pool.map(plan, pending))
+            # Locks, facts and planning are round trips one after another: the hosts do theirs
+            # side by side. Preparation is control-side work, done here host after host.
+            _each_host(
+                partial(_open_host, targets=targets, held=held, lock_wait=lock_wait),
+                [run for run in runs if run.error is None],
+            )
+            deploys = {
+                run.cfg.name: deploy
+                for run in runs
+                if run.error is None and (deploy := _prepare_host(run, targets)) is not None
+            }
+            _each_host(
+                partial(_plan_host, state, targets=targets, deploys=deploys),
+                [run for run in runs if run.error is None],
+            )
             planned = [run for run in runs if run.error is None]
             state.active_hosts = {targets[run.cfg.name] for run in planned}
             ops_start = time.monotonic()
@@ -195,10 +205,21 @@ def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> No
                 client.close()
 
 
-def _plan_host(
-    state: State, run: HostRun, targets: dict[str, Host], held: ExitStack, lock_wait: int
-) -> None:
-    """Lock, prepare and plan one host; a failure is recorded as this host's error."""
+def _each_host(step: Callable[[HostRun], None], runs: Sequence[HostRun]) -> None:
+    """``step`` on every run at once, one thread each; a single run stays in this thread.
+
+    All of a run's hosts plan on the same kind of thread, since pyinfra names an operation by
+    its call stack's line numbers.
+    """
+    if len(runs) == 1:
+        step(runs[0])
+    elif runs:
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            list(pool.map(step, runs))
+
+
+def _open_host(run: HostRun, targets: dict[str, Host], held: ExitStack, lock_wait: int) -> None:
+    """Take one host's lock and read its facts; a failure is recorded as this host's error."""
     target = targets[run.cfg.name]
     try:
         with timed(run.result, "lock"):
@@ -206,10 +227,33 @@ def _plan_host(
         with timed(run.result, "facts"):
             # With the lock held nobody else changes the host: its facts can be read at once.
             held.enter_context(prefetched_facts(target, run.cfg, run.key))
+    except Exception as e:  # any failure here is this host's, reported on it
+        run.error = e
+
+
+def _prepare_host(
+    run: HostRun, targets: dict[str, Host]
+) -> tuple[Callable[..., Any], tuple[Any, ...]] | None:
+    """The host's deploy from its ``make`` (control side); a failure is this host's error."""
+    try:
         with timed(run.result, "prepare"):
-            func, args = run.make(target)
+            return run.make(targets[run.cfg.name])
+    except Exception as e:  # any failure here is this host's, reported on it
+        run.error = e
+        return None
+
+
+def _plan_host(
+    state: State,
+    run: HostRun,
+    targets: dict[str, Host],
+    deploys: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]],
+) -> None:
+    """Plan one host's prepared deploy; a failure is recorded as this host's error."""
+    func, args = deploys[run.cfg.name]
+    try:
         with timed(run.result, "plan"):
-            add_deploy(state, func, *args, host=target)
+            add_deploy(state, func, *args, host=targets[run.cfg.name])
     except Exception as e:  # any failure here is this host's, reported on it
         run.error = e
 

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,23 +69,16 @@ def _marker_environment(target: PythonTarget) -> dict[str, str]:
     return env
 
 
-# packaging parses markers with ast.literal_eval, and CPython 3.11.7's compiler is not safe in
-# threads ("AST constructor recursion depth mismatch"): the hosts of a batch prepare side by side.
-_PARSING = threading.Lock()
-
-
 def pinned_requirements(
     target: PythonTarget, root: str = APP_DISTRIBUTION, requires: Sequence[str] | None = None
 ) -> Lock:
     """The dependency closure of ``root`` as installed here, pinned, for ``target``'s Python.
 
     ``requires`` (an app spec's requirement lines) stands in for ``root``'s own requirements.
+    Not thread-safe: packaging parses markers with ``ast``, and CPython 3.11.7's compiler
+    breaks in threads ("AST constructor recursion depth mismatch"); a deploy computes each
+    lock once, in its caller's thread (``api.Runtimes``).
     """
-    with _PARSING:
-        return _pinned_requirements(target, root, requires)
-
-
-def _pinned_requirements(target: PythonTarget, root: str, requires: Sequence[str] | None) -> Lock:
     env = _marker_environment(target)
     installed = Installed()
     if requires is None:

@@ -3,6 +3,7 @@ release stops at a failed batch, and the hosts it did not reach keep their relea
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment import api
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle
+from mlopsdeploy.deployment.control.wheelhouse import Lock
+from mlopsdeploy.deployment.facts.runtime import PythonTarget, TargetPython
 from mlopsdeploy.deployment.pyinfra_run import HostRun
 from mlopsdeploy.deployment.results import DeployOptions, DeployResult, HostResult, StepResult
 from mlopsdeploy.errors import DeployError
@@ -40,9 +43,6 @@ def test_failure_preparing_one_host_is_that_hosts_error(monkeypatch, failure) ->
         for run in host_runs:
             if run.cfg.name == "bad":
                 run.error = failure
-
-    class Healthy:
-        ok, model_version, cause = True, "v1", ""
 
     monkeypatch.setattr(api, "run_hosts", run_hosts)
     monkeypatch.setattr(api, "wait_healthy", lambda *args, **kwargs: Healthy())
@@ -91,6 +91,13 @@ class Rollout:
 
 
 FLEET = [host(name) for name in ("a", "b", "c", "d")]
+TRIXIE = PythonTarget("3.13", "x86_64", "2.41")
+
+
+class Healthy:
+    """What the control machine's probe sees on a host that serves the release right."""
+
+    ok, model_version, cause = True, "v1", ""
 
 
 def test_a_failed_batch_stops_the_rollout_and_leaves_the_rest_untouched(monkeypatch) -> None:
@@ -159,3 +166,52 @@ def test_a_batch_whose_every_host_fails_reports_each(monkeypatch) -> None:
         result = api.deploy(hosts, DeployOptions())
         assert [h.outcome for h in result.hosts] == ["failed"] * len(hosts)
         assert all("already taken" in str(h.error) for h in result.hosts)
+
+
+class OnPython:
+    """A connected host as far as preparing its plan asks: its python3 only."""
+
+    def __init__(self, python: PythonTarget) -> None:
+        self.python = python
+
+    def get_fact(self, fact: type) -> PythonTarget:
+        assert fact is TargetPython
+        return self.python
+
+
+def test_hosts_on_one_python_share_one_dependency_lock(monkeypatch, tmp_path: Path) -> None:
+    """Three hosts on Python 3.11 and one on 3.13: two lock computations, not four, each in
+    the caller's thread (packaging's marker parsing is not thread-safe on CPython 3.11)."""
+    bookworm = PythonTarget("3.11", "x86_64", "2.36")
+    pythons = {"a": bookworm, "b": bookworm, "c": bookworm, "d": TRIXIE}
+    bundle = ReleaseBundle(id="r-1", files={}, model_version="v1", requirements=("fastapi",))
+    monkeypatch.setattr(api, "build_release", lambda *args: bundle)
+    monkeypatch.setattr(api, "_login_key", lambda cfg, *args: cfg.own_key)
+    monkeypatch.setattr(api, "verify_served", lambda *args: Healthy())
+    monkeypatch.setattr(api, "fetch_installer", lambda cache, python: tmp_path / "uv.whl")
+    computed: list[tuple[str, tuple[str, ...], bool]] = []
+
+    def pinned(python: PythonTarget, requires: tuple[str, ...]) -> Lock:
+        on_main = threading.current_thread() is threading.main_thread()
+        computed.append((python.version, tuple(requires), on_main))
+        return Lock(text=f"fastapi==1\n# {python.version}\n", digest=python.version)
+
+    monkeypatch.setattr(api, "pinned_requirements", pinned)
+    planned: dict[str, Any] = {}
+
+    def run_hosts(host_runs: list[HostRun]) -> None:
+        for run in host_runs:  # as pyinfra_run.run_hosts calls make: in the caller's thread
+            _, (plan,) = run.make(OnPython(pythons[run.cfg.name]))  # type: ignore[arg-type]
+            planned[run.cfg.name] = plan.lock
+
+    monkeypatch.setattr(api, "run_hosts", run_hosts)
+    options = DeployOptions(cache_dir=tmp_path, batches=(1, "100%"))
+    hosts = [
+        HostConfig(name=name, address=f"{name}.example", own_key=Path("/k"), install="online")
+        for name in pythons
+    ]
+    result = api.deploy(hosts, options)
+    assert result.ok, [h.error for h in result.hosts]
+    # once per Python and requirement set, across batches too; every host got its Python's lock
+    assert computed == [("3.11", ("fastapi",), True), ("3.13", ("fastapi",), True)]
+    assert planned["a"] is planned["b"] is planned["c"] and planned["d"].digest == "3.13"
