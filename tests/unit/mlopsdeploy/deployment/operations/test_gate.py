@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import paramiko
 import pytest
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle
+from mlopsdeploy.deployment.control.probe import ProbeResult
 from mlopsdeploy.deployment.facts.release import ReleaseIndex, Releases
+from mlopsdeploy.deployment.operations import gate as gate_ops
 from mlopsdeploy.deployment.operations.gate import (
     Gate,
     GateRecord,
     candidate_gated,
+    check_candidate,
     check_serving,
 )
 from mlopsdeploy.deployment.operations.service import render_unit
@@ -94,3 +99,28 @@ def test_failed_new_release_on_a_new_venv_goes_back_to_both(cfg) -> None:
     )
     assert restart.endswith("restart mlopsdeploy@1.service")
     assert "switched back to release r-old" in str(g.record.failure)
+
+
+class LostSession:
+    """A host whose SSH session died while its candidate was being probed."""
+
+    connector = SimpleNamespace(client=SimpleNamespace(get_transport=lambda: None))
+
+    def run_shell_command(self, command: str) -> tuple[bool, None]:
+        raise paramiko.SSHException("SSH session not active")
+
+    def log_styled(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def test_refusal_reaches_the_user_when_the_session_died_before_the_journal(
+    cfg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "check 'happy sentence' (/predict): label POSITIVE, expected NEGATIVE"
+    monkeypatch.setattr(gate_ops, "wait_healthy", lambda *a, **k: ProbeResult(False, wrong, 3.0))
+    g = gate(cfg, venv=NEW)
+    assert check_candidate(None, LostSession(), g) is False  # type: ignore[arg-type]
+    message = str(g.record.failure)
+    assert "release r-new (model m) refused by the health gate: " + wrong in message
+    assert "(journal not read: SSHException: SSH session not active)" in message
+    assert "(mlopsdeploy-candidate.service not stopped: SSHException: " in message
