@@ -71,7 +71,10 @@ def render_config(lb: HostConfig, servers: Sequence[Backend]) -> str:
     the journal. ``retry-on``: a backend that dies mid-request (the connection is refused or
     closed without an answer) costs the user nothing, the request goes to another backend;
     HAProxy can only resend a request it holds whole, hence ``http-buffer-request`` (without it
-    every POST that met a wiped host came back 502, measured on the testbed). ``maxconn``: a
+    every POST that met a wiped host came back 502, measured on the testbed); ``503`` is the
+    app's "model not loaded yet" from a worker that is just starting, also asked elsewhere: a
+    user then gets a 503 only when every backend is down or a request waited 60 s in the
+    queue, never because one host is busy or restarting. ``maxconn``: a
     host serving alone (the other drained) under more load than it can take keeps its queue in
     HAProxy, not in front of its own /readyz; otherwise the check timed out behind 88 requests,
     HAProxy took the last host out and answered 503 (measured at load 28).
@@ -96,7 +99,7 @@ def render_config(lb: HostConfig, servers: Sequence[Backend]) -> str:
         f"    timeout queue {QUEUE_TIMEOUT_S}s",
         "    retries 3",
         "    option redispatch 1",
-        "    retry-on conn-failure empty-response",
+        "    retry-on conn-failure empty-response 503",
         "    option http-buffer-request",
         "",
         "frontend app",
