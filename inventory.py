@@ -8,11 +8,14 @@ a re-imaged VM's new host key.
 """
 
 import os
+import sys
 
 from mlopsdeploy.config import load_hosts
 from mlopsdeploy.deployment.api import ensure_access
+from mlopsdeploy.deployment.deploy_file import rollout_note
 from mlopsdeploy.deployment.lb import split_inventory
 from mlopsdeploy.deployment.pyinfra_run import ssh_data
+from mlopsdeploy.deployment.rollout import load_settings
 
 _configured = load_hosts()
 _accept = os.environ.get("MLOPSDEPLOY_ACCEPT_NEW_HOST_KEY") == "1"
@@ -27,5 +30,7 @@ for _cfg in _configured:
 
 # pyinfra groups: the load balancer(s) in ``lb``, every other host in ``app``.
 _app, _lb = split_inventory(_configured)
+if _note := rollout_note(_app, load_settings().batches):
+    print(_note, file=sys.stderr)
 app = [(cfg.name, {**ssh_data(cfg, cfg.own_key), "mlopsdeploy": cfg}) for cfg in _app]
 lb = [(cfg.name, {**ssh_data(cfg, cfg.own_key), "mlopsdeploy": cfg}) for cfg in _lb]

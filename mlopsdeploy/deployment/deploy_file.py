@@ -5,8 +5,19 @@ bootstrapped with the default key). Then, for each host of the inventory, this t
 lock (held until the run ends, as the library holds it), prepares the plan on the control
 machine (lock and wheelhouse for the host's Python, token), adds the same ``@deploy`` the library
 runs, and last the library's own check of the end state: the lockdown holds and the app answers
-its canaries. A host that cannot be prepared is failed alone, naming the cause, before any of its
-operations runs; the other hosts go on.
+its canaries, and with a load balancer in the inventory, HAProxy sees the host UP again. A host
+that cannot be prepared is failed alone, naming the cause, before any of its operations runs;
+the other hosts go on.
+
+What differs from ``mlopsdeploy deploy``, and why (docs/fleet.md): pyinfra's CLI runs each
+operation across every host at once, so the whole inventory is one batch; ``[rollout]`` batches,
+``max_fail`` and ``--rollback-failed`` need the deploy to stop between batches, which only the
+library's rollout does (``rollout_note`` says so when hosts.toml asks for batches). With one
+batch the library drains nobody either (a batch holding every host is not drained). pyinfra
+orders each host's operations and runs them level by level across the hosts, so the LB host's
+few operations run alongside the app hosts' first ones rather than before them (the library
+deploys the LB first); HAProxy is in place long before an app host's final check waits for it,
+and a failed LB fails that check on the app hosts (the library then deploys no app host).
 """
 
 from __future__ import annotations
@@ -24,11 +35,13 @@ from pyinfra.api.state import StateStage
 from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment import lb, plans
 from mlopsdeploy.deployment.api import Runtimes, make_plan, verify_served
+from mlopsdeploy.deployment.control import haproxy
 from mlopsdeploy.deployment.control.appspec import AppSpec, AppSpecError
 from mlopsdeploy.deployment.control.bundle import ReleaseBundle, build_release
 from mlopsdeploy.deployment.control.host_lock import hold_lock
 from mlopsdeploy.deployment.control.probe import Canary
 from mlopsdeploy.deployment.results import DeployOptions
+from mlopsdeploy.deployment.rollout import BatchSize, split
 from mlopsdeploy.errors import DeployError
 
 # Host name -> its lock, open until the process ends: the deploy file is planned first and its
@@ -52,9 +65,14 @@ def _fail(state: State, host: Host, error: DeployError) -> bool:
 
 @operation(is_idempotent=False)
 def serving_checked(
-    cfg: HostConfig, canaries: Sequence[Canary], timeout: float, spec: AppSpec | None = None
+    cfg: HostConfig,
+    canaries: Sequence[Canary],
+    timeout: float,
+    spec: AppSpec | None = None,
+    balancer: HostConfig | None = None,
 ):
-    """The library's final check once the deploy ran: lockdown holds, the app answers right.
+    """The library's final check once the deploy ran: lockdown holds, the app answers right,
+    and the load balancer, if any, has the host UP again (as the rollout's ``after_batch``).
 
     A check, not a change: it sends nothing when it passes, so a no-op run reports no change.
 
@@ -62,11 +80,15 @@ def serving_checked(
     + canaries: what the release must answer (its manifest's)
     + timeout: seconds the app gets to answer
     + spec: the app's spec (None: the bundled app)
+    + balancer: the inventory's load balancer host (None: there is none)
     """
     if pyinfra.state.current_stage is not StateStage.Execute:
         return  # pyinfra's change detection plans every operation before any has run
     try:
         verify_served(cfg, canaries, timeout, spec)
+        if balancer is not None:
+            up = lambda s: s.status == "UP"  # noqa: E731
+            haproxy.wait_for(balancer, cfg.name, up, lb.UP_TIMEOUT_S, "UP in HAProxy")
     except DeployError as e:
         yield FunctionCommand(_fail, (e,), {})
 
@@ -86,10 +108,21 @@ def lb_checked(cfg: HostConfig, app_hosts: Sequence[HostConfig]):
         yield FunctionCommand(_fail, (e,), {})
 
 
-def _app_hosts(target: Host) -> list[HostConfig]:
+def _inventory(target: Host) -> tuple[list[HostConfig], list[HostConfig]]:
+    """(app hosts, load balancer hosts) of the running pyinfra inventory."""
     configured = [h.data.get("mlopsdeploy") for h in target.state.inventory]
-    configured = [cfg for cfg in configured if cfg is not None]
-    return lb.split_inventory(configured)[0]
+    return lb.split_inventory([cfg for cfg in configured if cfg is not None])
+
+
+def rollout_note(app_hosts: Sequence[HostConfig], batches: Sequence[BatchSize]) -> str | None:
+    """What to tell a user whose ``[rollout]`` asks for batches the pyinfra CLI cannot run."""
+    if len(split(app_hosts, batches)) <= 1:
+        return None
+    return (
+        f"note: hosts.toml's [rollout] batches {list(batches)} are not applied here: pyinfra runs "
+        "each operation across every host at once, so all app hosts form one batch (each still "
+        "gated on its own); `mlopsdeploy deploy` runs the rolling release"
+    )
 
 
 def deploy_host(target: Host, options: DeployOptions) -> None:
@@ -98,8 +131,8 @@ def deploy_host(target: Host, options: DeployOptions) -> None:
     try:
         held = _LOCKS.setdefault(cfg.name, ExitStack())
         held.enter_context(hold_lock(target, cfg))
+        app_hosts, balancers = _inventory(target)
         if lb.LB_GROUP in cfg.groups:
-            app_hosts = _app_hosts(target)
             plans.deploy_lb(plan=lb.lb_plan(target, cfg, app_hosts, options))
             lb_checked(name="Verify lockdown and backends", cfg=cfg, app_hosts=app_hosts)
             return
@@ -121,4 +154,5 @@ def deploy_host(target: Host, options: DeployOptions) -> None:
         canaries=bundle.canaries,
         timeout=options.gate_timeout,
         spec=bundle.spec,
+        balancer=balancers[0] if balancers else None,
     )
