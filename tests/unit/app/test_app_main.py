@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from app.__main__ import NotifyingServer, build_server
+from app.config import parse_settings
+from starlette.types import Receive, Scope, Send
 
 from mlopsdeploy.testing.standin import StandIn
 
@@ -106,6 +110,9 @@ def test_bad_settings_exit_2_with_a_message(
     assert message in finished.stderr
 
 
+TEARDOWN = "interpreter torn down"
+
+
 def listening_socket() -> socket.socket:
     sock = socket.create_server(("127.0.0.1", 0), backlog=16)
     sock.set_inheritable(True)
@@ -117,10 +124,13 @@ def start_socket_activated(
 ) -> subprocess.Popen[bytes]:
     """`python -m app` as systemd starts a worker: the socket at fd 3, LISTEN_PID its own pid."""
     environ = app_environment(NOTIFY_SOCKET=str(notify_path), LISTEN_FDS="1")
-    # A small launcher puts the socket on fd 3 and names its own pid, which exec keeps.
+    # A small launcher puts the socket on fd 3, names its own pid and runs the app in-process,
+    # with an exit hook that shows whether the interpreter was torn down after the stop.
     launch = (
-        "import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = str(os.getpid());"
-        " os.execv(sys.executable, [sys.executable, '-m', 'app', *sys.argv[2:]])"
+        "import atexit, os, runpy, sys; os.dup2(int(sys.argv[1]), 3);"
+        " os.environ['LISTEN_PID'] = str(os.getpid()); sys.argv = ['app', *sys.argv[2:]];"
+        f" atexit.register(print, {TEARDOWN!r}, flush=True);"
+        " runpy.run_module('app', run_name='__main__', alter_sys=True)"
     )
     command = [sys.executable, "-c", launch, str(sock.fileno())]
     with log.open("wb") as output:
@@ -181,7 +191,54 @@ def test_worker_serves_the_inherited_socket_after_ready(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    assert "Serving the socket systemd holds: ('127.0.0.1'" in log.read_text()
+    text = log.read_text()
+    assert "Serving the socket systemd holds: ('127.0.0.1'" in text
+    # A stopped worker ends right after its shutdown: its unit is inactive, and the socket may
+    # start a new one, without waiting seconds for the interpreter's teardown.
+    assert "Stopped by SIGTERM" in text
+    assert TEARDOWN not in text
+
+
+def test_a_stopping_server_answers_every_request_it_accepted() -> None:
+    """A request that runs on when the stop begins gets its answer, not a 500.
+
+    uvicorn cancels what outlasts its graceful-shutdown bound and answers it 500: under load a
+    stopping worker's queue of classifications outlasted the 10 s it had. The request here is
+    slower than any such bound.
+    """
+    accepted = asyncio.Event()
+    server: NotifyingServer | None = None
+
+    async def slow_app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        accepted.set()
+        assert server is not None
+        await asyncio.sleep((server.config.timeout_graceful_shutdown or 0) + 0.5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"answered"})
+
+    async def nothing_more() -> None:
+        return None
+
+    async def stop_while_answering(sock: socket.socket) -> httpx.Response:
+        nonlocal server
+        server = build_server(slow_app, parse_settings([], {}), nothing_more)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        async with httpx.AsyncClient(timeout=60) as client:
+            answer = asyncio.create_task(client.get(f"http://127.0.0.1:{sock.getsockname()[1]}/"))
+            await accepted.wait()
+            server.should_exit = True  # what SIGTERM does (a real signal would reach pytest)
+            response = await answer
+        await serving
+        return response
+
+    with listening_socket() as sock:
+        response = asyncio.run(stop_while_answering(sock))
+    assert (response.status_code, response.text) == (200, "answered")
 
 
 def test_worker_with_wrong_canaries_exits_without_taking_a_connection(
