@@ -211,14 +211,16 @@ class OomWorker(Fault):
         result = service.systemctl("show", "-p", "Result", "--value", unit)
         restarts = service.systemctl("show", "-p", "NRestarts", "--value", unit)
         before = target.guest.sh(restarts).strip()
-        target.guest.sh(f"{limit} MemoryMax=32M")
+        # No swap either: with swap to spare, the kernel pages the model out and the worker
+        # crawls on instead of being killed.
+        target.guest.sh(f"{limit} MemoryMax=32M MemorySwapMax=0")
         try:
             # The kill is the fault; once systemd saw it (Result=oom-kill or a restart counted),
             # the limit goes, so the restarted worker can load its model again.
             oom = f'[ "$({result})" = oom-kill ] || [ "$({restarts})" != {shlex.quote(before)} ]'
             poll_guest(target.guest, oom, 30)
         finally:
-            target.guest.sh(f"{limit} MemoryMax=infinity")
+            target.guest.sh(f"{limit} MemoryMax=infinity MemorySwapMax=infinity")
 
 
 class RollingRestart(Fault):

@@ -16,6 +16,7 @@ from mlopsdeploy.faults import (
     KillApp,
     KillUser,
     NotApplicable,
+    OomWorker,
     RestartService,
     Service,
     StopService,
@@ -135,3 +136,43 @@ def test_sigkill_says_it_hits_every_worker(guest: Any, make_target: Any) -> None
     KillApp().inject(target)
     assert "a@1.service a@2.service" in guest.commands[0]
     assert "every process serving the app" in KillApp().breaks
+
+
+def test_oom_lowers_worker_ones_memory_limit_until_systemd_saw_the_kill_then_lifts_it(
+    guest: Any, make_target: Any
+) -> None:
+    guest.answers["NRestarts"] = "3\n"
+    target = _two_workers(make_target(guest))
+    assert OomWorker().not_applicable(target) is None
+    OomWorker().inject(target)
+    lower, wait, lift = guest.commands[-3:]
+    # No swap either: with swap the kernel pages the model out instead of killing the worker.
+    assert lower.endswith(
+        "set-property --runtime mlopsdeploy@1.service MemoryMax=32M MemorySwapMax=0"
+    )
+    # The kill counts once systemd recorded it: the unit's result, or one more restart than 3.
+    assert wait.startswith("timeout 30 sh -c") and "= oom-kill" in wait and "!= 3" in wait
+    assert lift.endswith(
+        "set-property --runtime mlopsdeploy@1.service MemoryMax=infinity MemorySwapMax=infinity"
+    )
+    assert not any("mlopsdeploy@2" in command for command in guest.commands)
+
+
+def test_oom_lifts_the_limit_when_the_kill_never_comes(guest: Any, make_target: Any) -> None:
+    guest.answers["timeout 30"] = 124
+    target = _two_workers(make_target(guest))
+    with pytest.raises(CommandFailed):
+        OomWorker().inject(target)
+    assert guest.commands[-1].endswith("MemoryMax=infinity MemorySwapMax=infinity")
+
+
+def test_oom_is_skipped_without_a_memory_controller_saying_why(
+    guest: Any, make_target: Any
+) -> None:
+    # nspawn test VMs here: cgroup.controllers is empty, so a worker's cgroup has no memory.max.
+    guest.answers["memory.max"] = 1
+    reason = OomWorker().not_applicable(_two_workers(make_target(guest)))
+    assert (
+        reason == "vm1 gives mlopsdeploy@1.service no memory controller (MemoryMax has no effect)"
+    )
+    assert "needs 2 workers" in str(OomWorker().not_applicable(make_target(guest)))
