@@ -18,6 +18,11 @@ from mlopsdeploy.deployment.control.appspec import AppSpec
 from mlopsdeploy.model.canaries import READINESS
 from mlopsdeploy.model.recipe import LABELS
 
+#: How a wrong label reads: the probe's own canary check, the app's (its ``/readyz`` reason once
+#: the model is loaded), an app spec's check. A loaded model labels a sentence the same way every
+#: time, so these are final.
+WRONG_LABELS = ("canary ", "/readyz answered 503: canary ", WRONG_ANSWER)
+
 
 @dataclass(frozen=True)
 class Canary:
@@ -110,6 +115,6 @@ def wait_healthy(
             if failure is None:
                 return ProbeResult(True, "healthy", elapsed, version)
             cause = failure
-            if failure.startswith(("canary ", WRONG_ANSWER)) or elapsed >= timeout:
+            if failure.startswith(WRONG_LABELS) or elapsed >= timeout:
                 return ProbeResult(False, cause, elapsed, version)
             time.sleep(min(interval, max(0.0, timeout - elapsed)))

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 
 import httpx
+from app.classifier import Prediction
 from app.readiness import CANARIES as APP_CANARIES
+from app.readiness import canary_failures
 
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary, wait_healthy
 from mlopsdeploy.model.canaries import READINESS
@@ -13,8 +17,15 @@ from mlopsdeploy.model.recipe import LABELS
 class FakeApp:
     """An httpx MockTransport handler standing in for the app's /readyz and /api/sentiment."""
 
-    def __init__(self, not_ready_rounds: int = 0, flip: bool = False, status: int = 200) -> None:
+    def __init__(
+        self,
+        not_ready_rounds: int = 0,
+        flip: bool = False,
+        status: int = 200,
+        reason: str = "loading model",
+    ) -> None:
         self.not_ready_rounds = not_ready_rounds
+        self.reason = reason
         self.flip = flip
         self.status = status
         self.calls = 0
@@ -23,7 +34,7 @@ class FakeApp:
         if request.url.path == "/readyz":
             self.calls += 1
             if self.calls <= self.not_ready_rounds:
-                return httpx.Response(503, json={"status": "not ready", "reason": "loading model"})
+                return httpx.Response(503, json={"status": "not ready", "reason": self.reason})
             return httpx.Response(200, json={"status": "ready", "model_version": "m1"})
         texts = json.loads(request.content)["texts"]
         labels = {c.text: c.label for c in DEFAULT_CANARIES}
@@ -59,6 +70,23 @@ def test_wrong_canary_label_fails_at_once_naming_the_sentence() -> None:
     assert not result.ok
     assert "'I am so happy today!' classified NEGATIVE, expected POSITIVE" in result.cause
     assert app.calls == 1  # wrong labels are final: no waiting out the timeout
+
+
+def test_app_not_ready_over_a_wrong_canary_label_fails_at_once() -> None:
+    """The app checks the canaries itself once its model is loaded, and its /readyz then says
+    which it got wrong: as final as the probe's own check (the gate used to wait out its
+    timeout on it, 120 s per refused release)."""
+
+    async def swapped(texts: Sequence[str]) -> list[Prediction]:
+        return [Prediction("NEGATIVE" if "happy" in t else "POSITIVE", 0.99) for t in texts]
+
+    reason = "; ".join(asyncio.run(canary_failures(swapped)))  # in the app's own words
+    app = FakeApp(not_ready_rounds=10**6, reason=reason)
+    result = probe(app, timeout=60)
+    assert not result.ok
+    assert result.cause == f"/readyz answered 503: {reason}"
+    assert "'I am so happy today!' was classified NEGATIVE, expected POSITIVE" in result.cause
+    assert app.calls == 1
 
 
 def test_never_ready_reports_the_last_reason() -> None:
