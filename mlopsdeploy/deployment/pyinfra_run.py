@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pyinfra.api import BaseStateCallback, Config, Host, Inventory, State
-from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.connect import disconnect_all
 from pyinfra.api.deploy import add_deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.operations import run_host_op
@@ -157,7 +157,7 @@ def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> No
     state.add_callback_handler(clock)
     connect_start = time.monotonic()
     with suppress(PyinfraError):
-        connect_all(state)
+        _connect_all(state)
     connected = round(time.monotonic() - connect_start, 3)
     targets = {run.cfg.name: state.inventory.get_host(run.cfg.name) for run in runs}
     for run in runs:
@@ -203,6 +203,26 @@ def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> No
             client = getattr(target.connector, "client", None)
             if client is not None:
                 client.close()
+
+
+def _connect_all(state: State) -> None:
+    """pyinfra's ``connect_all``, with the hosts' SSH handshakes side by side in threads.
+
+    ``connect_all`` spawns a greenlet per host, and greenlets interleave only in a process gevent
+    has monkey-patched: here each handshake waited for the one before. A host that does not
+    connect is failed, as there (``fail_hosts`` raises past pyinfra's FAIL_PERCENT, if set).
+    """
+    hosts = list(state.inventory)
+    if len(hosts) == 1:
+        hosts[0].connect()
+    elif hosts:
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            list(pool.map(lambda host: host.connect(), hosts))
+    for host in hosts:
+        if host.connected:
+            state.activate_host(host)
+    failed = {host for host in hosts if not host.connected}
+    state.fail_hosts(failed, activated_count=len(hosts))
 
 
 def _each_host(step: Callable[[HostRun], None], runs: Sequence[HostRun]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyinfra.api import Config, Host, Inventory, State
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment import pyinfra_run
@@ -44,7 +45,7 @@ def test_hosts_prepare_in_the_callers_thread_and_plan_side_by_side(
     def add_deploy(state: Any, func: Any, *args: Any, host: Any) -> None:
         seen[host.name].append(("plan", _on_main()))
 
-    monkeypatch.setattr(pyinfra_run, "connect_all", connect_all)
+    monkeypatch.setattr(pyinfra_run, "_connect_all", connect_all)
     monkeypatch.setattr(pyinfra_run, "disconnect_all", lambda state: None)
     monkeypatch.setattr(pyinfra_run, "hold_lock", lambda *args: step("lock", *args))
     monkeypatch.setattr(pyinfra_run, "prefetched_facts", lambda *args: step("facts", *args))
@@ -68,3 +69,19 @@ def test_hosts_prepare_in_the_callers_thread_and_plan_side_by_side(
         "bad: python3 is not installed on the host",
         None,
     ]
+
+
+def test_hosts_connect_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyinfra's connect_all runs one handshake after another outside a gevent-patched
+    process; here every host must be in its handshake at once for any of them to finish."""
+    together = threading.Barrier(3, timeout=10)
+
+    def connect(host: Host, *args: Any, **kwargs: Any) -> None:
+        together.wait()  # broken, raising, unless all three hosts got here side by side
+        host.connected = host.name != "down"
+
+    monkeypatch.setattr(Host, "connect", connect)
+    state = State(Inventory((["a", "down", "c"], {})), Config())
+    pyinfra_run._connect_all(state)
+    assert {host.name for host in state.activated_hosts} == {"a", "c"}
+    assert {host.name for host in state.failed_hosts} == {"down"}
