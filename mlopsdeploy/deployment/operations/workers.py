@@ -36,7 +36,6 @@ from mlopsdeploy.deployment.host_commands import systemctl
 from mlopsdeploy.deployment.operations.service import (
     _HARDENING_SYSTEM,
     _HARDENING_USER,
-    _WATCHDOG,
     UNIT,
     env_file_path,
     journal_tail,
@@ -50,6 +49,15 @@ TEMPLATE = f"{PREFIX}@.service"
 LEGACY_UNIT = UNIT
 # A start is imports + model load + canaries: ~12 s on a quiet VM, a minute on a busy one.
 START_TIMEOUT_S = 300
+# A hung worker (SIGSTOP, a stuck event loop) holds what it accepted, and a client's kept-alive
+# connection to it, until systemd's watchdog kills it: the other workers take every new
+# connection, but that client waits up to this long, then sees a reset. The single unit's 20 s
+# halved: 5 s killed no worker by mistake in 4 starts and 3897 requests at load 17-23 (a CPU hog
+# inside a test VM), so 10 s keeps a margin of two. The app pings at half of it (app/systemd.py).
+WATCHDOG_S = 10
+# A worker's sd_notify STATUS= once it accepts (its JSON API serves; READY=1 follows when its UI
+# is built too). The same word as ACCEPTING_STATUS in app/__main__.py.
+ACCEPTING_STATUS = "accepting"
 
 
 def serves_socket(spec: AppSpec | None) -> bool:
@@ -136,8 +144,12 @@ def render_worker(cfg: HostConfig) -> str:
         "Restart=always",
         "RestartSec=2",
         f"TimeoutStartSec={START_TIMEOUT_S}",
+        # A stopping worker answers every request it accepted first (app/__main__.py): this
+        # bounds that, and past it systemd's SIGKILL resets what is left (never an HTTP 500).
         "TimeoutStopSec=20",
-        *_WATCHDOG,
+        f"WatchdogSec={WATCHDOG_S}",
+        "WatchdogSignal=SIGKILL",
+        "NotifyAccess=main",
         *_HARDENING_USER,
     ]
     if cfg.service_scope == "system":
@@ -234,11 +246,76 @@ def restart_in_turn(
     return True
 
 
+def start_script(ctl: str, units: list[str], timeout: int) -> str:
+    """Shell lines: start ``units`` and the target at once, return once every unit accepts,
+    else print the first that failed and exit 1.
+
+    Accepting: its status says so, or it is active. Failed: systemd is restarting it or
+    restarted it since this start (a worker that is not ready exits), or gave up on it. A
+    unit's state counts only once its new invocation began: before the start job ran, it still
+    reads as the failed or stopping unit it was.
+    """
+    names = " ".join(shlex.quote(unit) for unit in units)
+    show = f'{ctl} show -p ActiveState -p SubState -p NRestarts -p StatusText -p InvocationID "$u"'
+    return "\n".join(
+        [
+            f'before=$(for u in {names}; do {ctl} show -p InvocationID --value "$u"; done)',
+            f"{ctl} start --no-block {TARGET} {names} || exit 2",
+            f"end=$(( $(date +%s) + {timeout} )); i=0",
+            f"for u in {names}; do",
+            '  i=$((i + 1)); old=$(printf \'%s\\n\' "$before" | sed -n "${i}p")',
+            "  while :; do",
+            f"    s=$({show})",
+            '    if ! printf \'%s\\n\' "$s" | grep -qx "InvocationID=$old"; then',
+            "      if printf '%s\\n' \"$s\" | grep -qxE "
+            "'SubState=auto-restart|ActiveState=failed|NRestarts=[1-9][0-9]*'; then",
+            '        echo "$u"; exit 1',
+            "      fi",
+            "      printf '%s\\n' \"$s\" | grep -qxE "
+            f"'ActiveState=active|StatusText={ACCEPTING_STATUS}' && break",
+            "    fi",
+            '    [ "$(date +%s)" -lt "$end" ] || { echo "$u"; exit 1; }',
+            "    sleep 0.2",
+            "  done",
+            "done",
+        ]
+    )
+
+
+def start_together(target: Host, cfg: HostConfig, units: list[str], rollout: Rollout) -> bool:
+    """Start every worker at once (and the target) and return when each one accepts.
+
+    For a host where no worker serves (a cold deploy, a wiped home): a roll there would protect
+    nobody. Waiting for each READY=1 in turn meant waiting for every UI build (gradio's import,
+    its bytecode compiled on a fresh venv), which was 44 s of the 53 s first start at load 12;
+    the JSON API serves, and UI requests wait for their page, from `accepting` on. A worker that
+    fails to start is recorded as a roll's failure is, for the gate to undo.
+    """
+    script = start_script(systemctl(cfg.service_scope), units, START_TIMEOUT_S)
+    ok, output = target.run_shell_command(script)
+    if ok:
+        rollout.restarted.extend(units)
+        return True
+    failed = [line.strip() for line in output.stdout_lines if line.strip() in units]
+    rollout.failed = failed[-1] if failed else units[0]
+    rollout.restarted.extend(unit for unit in units if unit != rollout.failed)
+    rollout.journal = journal_tail(target, cfg, rollout.failed)
+    return False
+
+
 def _roll(
     state: State, host: Host, cfg: HostConfig, units: list[str], rollout: Rollout, down: list[str]
 ) -> bool:
     """FunctionCommand body: the roll never fails the operation, the gate reads its record."""
     restart_in_turn(host, cfg, units, rollout, down)
+    return True
+
+
+def _start_together(
+    state: State, host: Host, cfg: HostConfig, units: list[str], rollout: Rollout
+) -> bool:
+    """FunctionCommand body, like `_roll`: the gate reads the record."""
+    start_together(host, cfg, units, rollout)
     return True
 
 
@@ -281,12 +358,17 @@ def workers_running(
         if restart or inputs_changed or layout.legacy or not layout.up(n)
     ]
     down = [worker_unit(n) for n in wanted if not layout.up(n)]
-    if due:
+    # Cold: no worker of any count up, no old unit serving. Nothing to protect, so all start at
+    # once and the run waits for their JSON API, not their UI (see `start_together`).
+    cold = bool(due) and not layout.legacy and not any(map(layout.up, layout.workers))
+    if cold:
+        yield FunctionCommand(_start_together, (cfg, due, rollout), {})
+    elif due:
         yield FunctionCommand(_roll, (cfg, due, rollout, down), {})
     surplus = [worker_unit(n) for n in layout.workers if n not in wanted and layout.active(n)]
     if surplus:
         yield f"{ctl} stop {' '.join(surplus)}"
     if not layout.enabled:
         yield f"{ctl} enable {TARGET}"
-    if not layout.target_active:
+    if not layout.target_active and not cold:
         yield f"{ctl} start {TARGET}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,13 @@ from mlopsdeploy.config import ConfigError, HostConfig
 from mlopsdeploy.deployment.facts.service import FileDigest, WorkerLayout, WorkerUnits
 from mlopsdeploy.deployment.operations.workers import (
     Rollout,
+    _start_together,
     render_socket,
     render_target,
     render_worker,
     restart_in_turn,
+    start_script,
+    start_together,
     unit_files,
     workers_running,
 )
@@ -49,7 +53,10 @@ def test_workers_inherit_the_socket_and_say_when_ready(cfg: HostConfig) -> None:
     assert d["NonBlocking"] == ["yes"]  # the shared socket's flag: blocking would freeze the others
     assert d["PartOf"] == ["mlopsdeploy.target"]
     assert d["Wants"] == ["mlopsdeploy.target"]  # a worker the socket starts brings back the app
-    assert d["Restart"] == ["always"] and d["WatchdogSec"] == ["20"]
+    assert d["Restart"] == ["always"]
+    # A client kept alive on a hung worker waits for this kill: half the single unit's 20 s.
+    assert d["WatchdogSec"] == ["10"] and d["WatchdogSignal"] == ["SIGKILL"]
+    assert d["TimeoutStopSec"] == ["20"]  # bounds a stopping worker's answers to what it accepted
     assert not any(e.startswith('"APP_PORT') for e in d["Environment"])
 
 
@@ -194,3 +201,96 @@ def test_the_roll_stops_at_the_first_worker_that_is_not_ready(cfg: HostConfig) -
     assert not restart_in_turn(host, cfg, units, rollout)  # type: ignore[arg-type]
     assert rollout.failed == "mlopsdeploy@1.service" and rollout.restarted == []
     assert not any("mlopsdeploy@2" in c for c in host.commands)  # worker 2 kept serving
+
+
+def test_a_cold_host_starts_every_worker_at_once(run_op, cfg: HostConfig) -> None:
+    # Nothing serves (a fresh VM, a wiped home): no roll to protect anyone, one start for all.
+    cold = WorkerLayout(True, False, False, {"1": "failed", "2": "inactive"}, legacy=False)
+    start, enable = run_op(workers_running, {WorkerUnits: cold}, cfg=cfg, rollout=Rollout())
+    assert start.function is _start_together
+    assert start.args[1] == ["mlopsdeploy@1.service", "mlopsdeploy@2.service"]
+    assert enable.endswith("enable mlopsdeploy.target")  # started by the same command, unblocked
+
+
+def test_one_worker_up_still_means_a_roll(run_op, cfg: HostConfig) -> None:
+    half = WorkerLayout(True, True, True, {"1": "activating", "2": "failed"}, legacy=False)
+    (roll,) = run_op(workers_running, {WorkerUnits: half}, cfg=cfg, rollout=Rollout())
+    assert roll.function is not _start_together
+    assert roll.args[1] == ["mlopsdeploy@2.service"]
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# A stand-in for `systemctl --user`: each unit's state before its start job ran (a stale
+# invocation), then, one read later, the states listed in <unit>.after, one per read.
+d=$(dirname "$0")
+case "$1" in
+start) shift; echo "$@" >> "$d/started"; exit 0 ;;
+show)
+  for u; do :; done
+  if [ "$4" = "--value" ]; then echo old-$u; exit 0; fi
+  n=$(cat "$d/$u.reads" 2>/dev/null || echo 0); echo $((n + 1)) > "$d/$u.reads"
+  if [ ! -s "$d/started" ] || [ "$n" -eq 0 ]; then
+    printf 'ActiveState=failed\\nSubState=failed\\nNRestarts=3\\n'
+    printf 'StatusText=\\nInvocationID=old-%s\\n' "$u"
+    exit 0
+  fi
+  line=$(sed -n "${n}p" "$d/$u.after"); [ -n "$line" ] || line=$(tail -n 1 "$d/$u.after")
+  printf '%s\\nInvocationID=new-%s\\n' "$line" "$u" | tr ' ' '\\n' ;;
+esac
+"""
+
+
+def run_start_script(tmp_path: Path, after: dict[str, list[str]]) -> tuple[int, str, str]:
+    ctl = tmp_path / "systemctl"
+    ctl.write_text(FAKE_SYSTEMCTL)
+    ctl.chmod(0o755)
+    for unit, states in after.items():
+        (tmp_path / f"{unit}.after").write_text("\n".join(states) + "\n")
+    script = start_script(str(ctl), list(after), timeout=60)
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout.strip(), (tmp_path / "started").read_text()
+
+
+def test_the_cold_start_returns_once_every_worker_accepts(tmp_path: Path) -> None:
+    starting = "ActiveState=activating SubState=start NRestarts=0 StatusText="
+    accepting = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
+    code, out, started = run_start_script(
+        tmp_path,
+        {"mlopsdeploy@1.service": [starting, accepting], "mlopsdeploy@2.service": [accepting]},
+    )
+    # The stale "failed" read before each start job ran is not taken for a failure.
+    assert (code, out) == (0, "")
+    assert started.split() == [
+        "--no-block",
+        "mlopsdeploy.target",
+        "mlopsdeploy@1.service",
+        "mlopsdeploy@2.service",
+    ]
+
+
+def test_the_cold_start_names_a_worker_that_systemd_restarts(tmp_path: Path) -> None:
+    failing = "ActiveState=activating SubState=auto-restart NRestarts=0 StatusText="
+    accepting = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
+    code, out, _ = run_start_script(
+        tmp_path, {"mlopsdeploy@1.service": [accepting], "mlopsdeploy@2.service": [failing]}
+    )
+    assert (code, out) == (1, "mlopsdeploy@2.service")
+
+
+def test_a_failed_cold_start_is_recorded_for_the_gate(cfg: HostConfig) -> None:
+    class ColdHost:
+        def __init__(self) -> None:
+            self.commands: list[str] = []
+
+        def run_shell_command(self, command: str) -> tuple[bool, Any]:
+            self.commands.append(command)
+            lines = ["mlopsdeploy@2.service"] if len(self.commands) == 1 else ["journal line"]
+            return len(self.commands) > 1, type("Out", (), {"stdout_lines": lines})()
+
+    host = ColdHost()
+    rollout = Rollout()
+    units = ["mlopsdeploy@1.service", "mlopsdeploy@2.service"]
+    assert not start_together(host, cfg, units, rollout)  # type: ignore[arg-type]
+    assert rollout.failed == "mlopsdeploy@2.service"
+    assert rollout.restarted == ["mlopsdeploy@1.service"]  # started too: the gate undoes both
+    assert rollout.journal
