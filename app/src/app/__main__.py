@@ -31,6 +31,12 @@ from app.systemd import ReadyBeforeServing, Watchdog, listen_sockets, notify, wh
 # How long a stopping worker waits for requests on connections it accepted but has not read yet.
 REQUEST_GRACE_SECONDS = 2.0
 STARTUP_FAILURE = 3
+# sd_notify STATUS= once the worker accepts: its JSON API serves, its UI may still be building.
+# A cold deploy waits for this instead of READY=1 (mlopsdeploy/deployment/operations/workers.py
+# spells the same word): with no worker serving yet there is nobody a roll must protect, and the
+# UI build was 44 s of a 53 s first start at load 12.
+ACCEPTING_STATUS = "accepting"
+SERVING_STATUS = "serving"
 
 
 def configure_logging(settings: Settings) -> None:
@@ -79,10 +85,12 @@ class NotifyingServer(uvicorn.Server):
             if sockets:
                 names = ", ".join(str(sock.getsockname()) for sock in sockets)
                 logging.getLogger(__name__).info("Serving the socket systemd holds: %s", names)
+            notify(f"STATUS={ACCEPTING_STATUS}")
             self._ready = asyncio.create_task(self._notify_ready())
 
     async def _notify_ready(self) -> None:
         await self._whole()
+        notify(f"STATUS={SERVING_STATUS}")
         notify("READY=1")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

@@ -178,8 +178,13 @@ def test_worker_serves_the_inherited_socket_after_ready(
             sock, sentiment_model_dir, Path(notify_listener.getsockname()), log
         )
         try:
-            assert next_state(notify_listener, "READY=", process, log) == "READY=1"
+            # A cold deploy waits for this status, not for READY=1 (the UI build).
+            assert next_state(notify_listener, "STATUS=", process, log) == "STATUS=accepting"
             url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            answer = httpx.post(f"{url}/api/sentiment", json={"text": "I am so happy today!"})
+            assert answer.json()["label"] == "POSITIVE"
+            assert next_state(notify_listener, "STATUS=", process, log) == "STATUS=serving"
+            assert next_state(notify_listener, "READY=", process, log) == "READY=1"
             # READY=1 is what a rolling restart waits for: the whole worker, its UI built too.
             assert httpx.get(f"{url}/readyz").json()["ui"] == "serving"
             answer = httpx.post(f"{url}/api/sentiment", json={"text": "I am so happy today!"})
