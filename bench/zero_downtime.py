@@ -286,6 +286,7 @@ def main() -> None:
             bench.to_old_layout()
             for name in OLD_FAULTS:
                 results[f"old {name}"] = [bench.old(name) for _ in range(args.runs)]
+                print(summary(f"old {name}", results[f"old {name}"]), flush=True)
         # The upgrade path (single unit -> socket + workers), or a no-op on the new layout.
         # With a rollback to measure, a second release goes out: `previous` is the first.
         tag = "second" if "rollback" in new_faults else None
@@ -296,6 +297,7 @@ def main() -> None:
             bench.start_alone()
         for name in new_faults:
             results[f"new {name}"] = [bench.new(name) for _ in range(args.runs)]
+            print(summary(f"new {name}", results[f"new {name}"]), flush=True)
         commit = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
         ).stdout.strip()
@@ -304,7 +306,7 @@ def main() -> None:
             f" workers: {cfg.workers}"
         )
         print(f"load average at the end: {os.getloadavg()}")
-        for name, reports in results.items():
+        for name, reports in results.items():  # all together at the end
             print(summary(name, reports))
         print(f"one worker's start, alone (process start -> serving): {stat(bench.starts_alone)} s")
         if bench.starts_in_stop:
