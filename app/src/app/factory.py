@@ -90,6 +90,14 @@ def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
     return app
 
 
+# How often gradio's queue looks for UI events while it has none. Its default on Linux is every
+# 1 ms (progress every 10 ms): two tasks waking the event loop ~1000 times a second in every idle
+# worker, CPU the model and the JSON API then lack on a 2-core VM, and a timer heap every request
+# goes through. gradio's own Windows values: a UI click waits at most 50 ms longer.
+UI_QUEUE_POLL_S = 0.05
+UI_PROGRESS_POLL_S = 0.1
+
+
 def ui_app(services: Services) -> FastAPI:
     """The Gradio UI as an app of its own (imports gradio: seconds), for `LateUi` to serve."""
     import gradio as gr
@@ -97,5 +105,9 @@ def ui_app(services: Services) -> FastAPI:
     from app.ui import build_ui
 
     ui = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    blocks = build_ui(services)
     # show_error=False: the UI shows the app's own gr.Error messages, never raw exception texts.
-    return gr.mount_gradio_app(ui, build_ui(services), path="/", ssr_mode=False, show_error=False)
+    mounted = gr.mount_gradio_app(ui, blocks, path="/", ssr_mode=False, show_error=False)
+    blocks._queue.sleep_when_free = UI_QUEUE_POLL_S
+    blocks._queue.progress_update_sleep_when_free = UI_PROGRESS_POLL_S
+    return mounted
