@@ -6,9 +6,10 @@ to /readyz 200 on the VM, resident memory per app process.
         [--online]
 
 Prints every run, the medians, the median seconds of each step and phase, and the ratio to the
-goals (cold <= 30 s, no-op <= 2 s, home wipe <= 30 s, venv <= 500 MB, wheelhouse <= 150 MB,
-start <= 3 s, RSS <= 300 MB). Between cold runs the VM is wiped (pristine disk, new host
-keys), exactly what a re-imaged course VM looks like. The control-side caches (wheelhouse, app
+goals (cold <= 30 s, no-op <= 2 s, home wipe <= 30 s, VM wipe <= 35 s, venv <= 500 MB,
+wheelhouse <= 150 MB, start <= 3 s, RSS <= 300 MB). Between cold runs the VM is wiped
+(pristine disk, new host keys), exactly what a re-imaged course VM looks like; "vm wipe" is
+that wipe plus the cold deploy after it, up to the right label. The control-side caches (wheelhouse, app
 wheel) are warmed first and their build time is printed separately: a user pays it once.
 With ``--online`` the host installs from a package index instead (``install = "online"``):
 pypiserver on the VM's link serves the same wheels, so the figures compare the two install
@@ -41,7 +42,7 @@ from mlopsdeploy.testbed import TestVM
 from mlopsdeploy.testbed.target import testbed_host
 from mlopsdeploy.testing.package_index import PackageIndex
 
-GOALS = {"cold": 30.0, "no-op": 2.0, "home wipe": 30.0}
+GOALS = {"cold": 30.0, "no-op": 2.0, "home wipe": 30.0, "vm wipe": 35.0}
 SENTENCE, LABEL = "I am so happy today!", "POSITIVE"
 
 
@@ -153,13 +154,19 @@ def main() -> None:
             print(f"install: {cfg.install}")
             cold: list[float] = []
             cold_results: list[HostResult] = []
+            wiped: list[float] = []
             for run in range(args.runs):
+                started = time.monotonic()
                 if run:
                     vm.wipe()
                 wall, result = timed_deploy(cfg, options)
                 cold.append(wall)
                 cold_results.append(result)
+                if run:
+                    wiped.append(time.monotonic() - started)
             report("cold", cold, cold_results)
+            if wiped:
+                report("vm wipe", wiped, cold_results[1:])
             noop: list[float] = []
             noop_results: list[HostResult] = []
             for _ in range(args.runs):
