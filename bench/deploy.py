@@ -9,8 +9,9 @@ Prints every run, the medians, the median seconds of each step and phase, and th
 goals (cold <= 30 s, no-op <= 2 s, home wipe <= 30 s, VM wipe <= 35 s, venv <= 500 MB,
 wheelhouse <= 150 MB, start <= 3 s, RSS <= 300 MB). Between cold runs the VM is wiped
 (pristine disk, new host keys), exactly what a re-imaged course VM looks like; "vm wipe" is
-that wipe plus the cold deploy after it, up to the right label. The control-side caches (wheelhouse, app
-wheel) are warmed first and their build time is printed separately: a user pays it once.
+that wipe plus the cold deploy after it, up to the right label. The control-side caches
+(wheelhouse, app wheel) are warmed first and their build time is printed separately: a user
+pays it once.
 With ``--online`` the host installs from a package index instead (``install = "online"``):
 pypiserver on the VM's link serves the same wheels, so the figures compare the two install
 paths, not the speed of PyPI.
