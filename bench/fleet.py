@@ -1,6 +1,6 @@
 """Fleet deploy wall times on local testbed VMs: three hosts in one run against one host.
 
-    flock /tmp/team/bench.lock .venv/bin/python bench/fleet.py [--runs 3] [--hosts 3]
+    flock -x /tmp/team/quiet.lock .venv/bin/python bench/fleet.py [--runs 3] [--hosts 3]
 
 Cold (pristine VMs -> every host gives the right label) and no-op re-runs, one host and then
 all hosts in one ``deploy()`` call, alternating so that load drifts hit both alike. Prints
