@@ -42,7 +42,7 @@ GOAL = 1.5
 SENTENCE, LABEL = "I am so happy today!", "POSITIVE"
 
 
-PHASES = ("connect", "lock", "facts", "prepare", "plan", "ops", "verify")
+PHASES = ("access", "bootstrap", "connect", "lock", "facts", "prepare", "plan", "ops", "verify")
 
 
 def busy_cpu_seconds() -> float:
