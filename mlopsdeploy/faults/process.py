@@ -27,7 +27,8 @@ from mlopsdeploy.faults.base import (
 )
 
 #: systemd restarts a dead app after its restart delay (a hung one after its watchdog timeout,
-#: 10 s for a worker, 20 s for a single unit); the app then loads its model, which took 40 s on a busy 2-core machine.
+#: 10 s for a worker, 20 s for a single unit); the app then loads its model, which took 40 s on
+#: a busy 2-core machine.
 #: Past this the suite stops waiting for systemd and redeploys.
 SELF_HEAL_SECONDS = 120.0
 
