@@ -110,7 +110,9 @@ def test_unrepairable_model_makes_it_give_up_loudly_and_keep_probing(
     """Damaged weights on the host, and the only model the watchdog can deploy mislabels: the
     restart and the redeploy fail, it gives up at its limit, and still notices the recovery."""
     host = watched_host
-    limits = ["--max-actions-per-hour", "2", "--heal-grace", "20", "--cooldown", "2"]
+    # The workers crash-loop on the damaged weights, so each rung first waits out the heal grace
+    # for systemd: 5 s is plenty to see that it cannot heal them (20 s cost a minute).
+    limits = ["--max-actions-per-hour", "2", "--heal-grace", "5", "--cooldown", "2"]
     env = {"MLOPSDEPLOY_MODEL_DIR": str(mislabelling_model), "MLOPSDEPLOY_WEBHOOK_URL": webhook.url}
     with start(host, tmp_path / "state", *limits, **env) as watchdog:
         watchdog.wait_log(f"{host.cfg.name} healthy", STARTUP_S)
