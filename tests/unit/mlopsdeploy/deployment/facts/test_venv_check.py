@@ -85,3 +85,14 @@ def test_missing_or_resized_file_is_broken(built: Path) -> None:
         assert report(built).broken == ["tinypkg"]
     finally:
         rewrite(module, CODE)
+
+
+def test_pins_are_matched_by_normalised_name_and_header_version(built: Path) -> None:
+    lock = built / LOCK_NAME
+    try:
+        lock.write_text("TinyPkg==1.0\n")  # the lock's spelling of the name is reported back
+        assert report(built) == VenvReport(stamp="abc")
+        lock.write_text("TinyPkg==2.0\nother-pkg==1.0\n")
+        assert report(built).broken == ["TinyPkg", "other-pkg"]  # wrong version, missing
+    finally:
+        lock.write_text("tinypkg==1.0\n")
