@@ -253,22 +253,36 @@ def start_script(ctl: str, units: list[str], timeout: int) -> str:
     Accepting: its status says so, or it is active. Failed: systemd is restarting it or
     restarted it since this start (a worker that is not ready exits), or gave up on it. A
     unit's state counts only once its new invocation began: before the start job ran, it still
-    reads as the failed or stopping unit it was.
+    reads as the failed or stopping unit it was. A unit already starting or running (the socket
+    started worker 1 for a client or HAProxy's health check) has no stale state: the start
+    leaves its invocation as it is, so its state counts at once. Its restart count is read
+    against the count before the start, since systemd keeps counting across a manual start of
+    a unit it was restarting (a worker crash-looping on a wiped home, or started by the socket
+    too early): that unit's pending restart is the start itself, one more is a failure.
     """
     names = " ".join(shlex.quote(unit) for unit in units)
     show = f'{ctl} show -p ActiveState -p SubState -p NRestarts -p StatusText -p InvocationID "$u"'
     return "\n".join(
         [
-            f'before=$(for u in {names}; do {ctl} show -p InvocationID --value "$u"; done)',
+            f"before=$(for u in {names}; do",
+            f'  case $({ctl} show -p SubState --value "$u") in',
+            "    running|start|start-pre|start-post) echo ;;",
+            f'    *) {ctl} show -p InvocationID --value "$u" ;;',
+            "  esac",
+            "done)",
+            f'counts=$(for u in {names}; do {ctl} show -p NRestarts --value "$u"; done)',
             f"{ctl} start --no-block {TARGET} {names} || exit 2",
             f"end=$(( $(date +%s) + {timeout} )); i=0",
             f"for u in {names}; do",
             '  i=$((i + 1)); old=$(printf \'%s\\n\' "$before" | sed -n "${i}p")',
+            '  n0=$(printf \'%s\\n\' "$counts" | sed -n "${i}p")',
             "  while :; do",
             f"    s=$({show})",
             '    if ! printf \'%s\\n\' "$s" | grep -qx "InvocationID=$old"; then',
+            '      n=$(printf \'%s\\n\' "$s" | sed -n "s/^NRestarts=//p")',
             "      if printf '%s\\n' \"$s\" | grep -qxE "
-            "'SubState=auto-restart|ActiveState=failed|NRestarts=[1-9][0-9]*'; then",
+            "'SubState=auto-restart|ActiveState=failed' \\",
+            '        || [ "${n:-0}" -gt $(( ${n0:-0} + 1 )) ]; then',
             '        echo "$u"; exit 1',
             "      fi",
             "      printf '%s\\n' \"$s\" | grep -qxE "

@@ -227,6 +227,15 @@ case "$1" in
 start) shift; echo "$@" >> "$d/started"; exit 0 ;;
 show)
   for u; do :; done
+  if [ "$3 $4" = "NRestarts --value" ]; then echo 3; exit 0; fi
+  if [ -e "$d/$u.socket" ]; then  # started by the socket before: the start job changes nothing
+    case "$3 $4" in
+    "SubState --value") echo start ;;
+    *" --value") echo old-$u ;;
+    *) sed -n 1p "$d/$u.after" | tr ' ' '\n'; echo "InvocationID=old-$u" ;;
+    esac
+    exit 0
+  fi
   if [ "$4" = "--value" ]; then echo old-$u; exit 0; fi
   n=$(cat "$d/$u.reads" 2>/dev/null || echo 0); echo $((n + 1)) > "$d/$u.reads"
   if [ ! -s "$d/started" ] || [ "$n" -eq 0 ]; then
@@ -273,6 +282,34 @@ def test_the_cold_start_names_a_worker_that_systemd_restarts(tmp_path: Path) -> 
     accepting = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
     code, out, _ = run_start_script(
         tmp_path, {"mlopsdeploy@1.service": [accepting], "mlopsdeploy@2.service": [failing]}
+    )
+    assert (code, out) == (1, "mlopsdeploy@2.service")
+
+
+def test_the_cold_start_takes_a_worker_the_socket_already_started(tmp_path: Path) -> None:
+    # A client (or HAProxy's health check) made the socket start worker 1 before the deploy's
+    # start: that start leaves its invocation as it is, and it must still count once it accepts.
+    (tmp_path / "mlopsdeploy@1.service.socket").touch()
+    accepting = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
+    code, out, _ = run_start_script(
+        tmp_path, {"mlopsdeploy@1.service": [accepting], "mlopsdeploy@2.service": [accepting]}
+    )
+    assert (code, out) == (0, "")
+
+
+def test_the_cold_start_counts_restarts_from_its_own_start(tmp_path: Path) -> None:
+    # Each worker was crash-looping before (3 restarts: a wiped home, or a start by the socket
+    # before its release was there). systemd keeps counting across the start: its pending
+    # restart is that start (4) and serves; one more (5) is a worker that failed again.
+    restarted = "ActiveState=activating SubState=start NRestarts=4 StatusText=accepting"
+    again = "ActiveState=activating SubState=start NRestarts=5 StatusText="
+    code, out, _ = run_start_script(
+        tmp_path, {"mlopsdeploy@1.service": [restarted], "mlopsdeploy@2.service": [restarted]}
+    )
+    assert (code, out) == (0, "")
+    (tmp_path / "again").mkdir()
+    code, out, _ = run_start_script(
+        tmp_path / "again", {"mlopsdeploy@1.service": [restarted], "mlopsdeploy@2.service": [again]}
     )
     assert (code, out) == (1, "mlopsdeploy@2.service")
 
