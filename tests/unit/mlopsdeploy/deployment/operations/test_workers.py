@@ -249,6 +249,10 @@ esac
 """
 
 
+# A worker whose JSON API serves, its UI still building (see ACCEPTING_STATUS).
+ACCEPTING = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
+
+
 def run_start_script(tmp_path: Path, after: dict[str, list[str]]) -> tuple[int, str, str]:
     ctl = tmp_path / "systemctl"
     ctl.write_text(FAKE_SYSTEMCTL)
@@ -262,10 +266,9 @@ def run_start_script(tmp_path: Path, after: dict[str, list[str]]) -> tuple[int, 
 
 def test_the_cold_start_returns_once_every_worker_accepts(tmp_path: Path) -> None:
     starting = "ActiveState=activating SubState=start NRestarts=0 StatusText="
-    accepting = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
     code, out, started = run_start_script(
         tmp_path,
-        {"mlopsdeploy@1.service": [starting, accepting], "mlopsdeploy@2.service": [accepting]},
+        {"mlopsdeploy@1.service": [starting, ACCEPTING], "mlopsdeploy@2.service": [ACCEPTING]},
     )
     # The stale "failed" read before each start job ran is not taken for a failure.
     assert (code, out) == (0, "")
@@ -279,9 +282,8 @@ def test_the_cold_start_returns_once_every_worker_accepts(tmp_path: Path) -> Non
 
 def test_the_cold_start_names_a_worker_that_systemd_restarts(tmp_path: Path) -> None:
     failing = "ActiveState=activating SubState=auto-restart NRestarts=0 StatusText="
-    accepting = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
     code, out, _ = run_start_script(
-        tmp_path, {"mlopsdeploy@1.service": [accepting], "mlopsdeploy@2.service": [failing]}
+        tmp_path, {"mlopsdeploy@1.service": [ACCEPTING], "mlopsdeploy@2.service": [failing]}
     )
     assert (code, out) == (1, "mlopsdeploy@2.service")
 
@@ -290,9 +292,8 @@ def test_the_cold_start_takes_a_worker_the_socket_already_started(tmp_path: Path
     # A client (or HAProxy's health check) made the socket start worker 1 before the deploy's
     # start: that start leaves its invocation as it is, and it must still count once it accepts.
     (tmp_path / "mlopsdeploy@1.service.socket").touch()
-    accepting = "ActiveState=activating SubState=start NRestarts=0 StatusText=accepting"
     code, out, _ = run_start_script(
-        tmp_path, {"mlopsdeploy@1.service": [accepting], "mlopsdeploy@2.service": [accepting]}
+        tmp_path, {"mlopsdeploy@1.service": [ACCEPTING], "mlopsdeploy@2.service": [ACCEPTING]}
     )
     assert (code, out) == (0, "")
 
