@@ -89,22 +89,51 @@ class ReleaseFiles:
         return ReleaseCheck(state="ok" if self.complete else "incomplete")
 
 
+# Run by the host's python3 (the deploy needs one anyway): hashlib hashes with OpenSSL, which
+# uses the CPU's SHA extensions where coreutils' sha256sum does not (the 34 MB release of an ONNX
+# host on a testbed VM: 0.05 s against 0.22 s). It prints what ``find ... | xargs sha256sum``
+# printed: regular files only, no ``__pycache__``, names with a backslash or newline escaped.
+_HASH_RELEASE = r"""
+import hashlib, os, stat, sys
+if not os.path.isdir(sys.argv[1]):
+    print("absent")
+    sys.exit()
+os.chdir(sys.argv[1])
+if os.path.isfile(MARKER):
+    print("complete")
+buffer = bytearray(1 << 20)
+for top, dirs, files in os.walk("."):
+    dirs[:] = [d for d in dirs if d != "__pycache__"]
+    for name in files:
+        rel = os.path.join(top, name)
+        try:
+            if name == MARKER or not stat.S_ISREG(os.lstat(rel).st_mode):
+                continue
+            digest = hashlib.sha256()
+            with open(rel, "rb") as f:
+                while True:
+                    n = f.readinto(buffer)
+                    if not n:
+                        break
+                    digest.update(memoryview(buffer)[:n])
+        except OSError:
+            continue
+        escaped = rel.replace("\\", "\\\\").replace("\n", "\\n")
+        print(("\\" if escaped != rel else "") + digest.hexdigest() + "  " + escaped)
+""".replace("MARKER", repr(COMPLETE_MARKER))
+
+
 class ReleaseIntegrity(FactBase[ReleaseFiles]):
     """Hashes every file of release ``path``: app wheel, unpacked app, model, SHA256SUMS.
 
     The deploy compares this with the bundle on the control machine, so a damaged, missing or
     extra file anywhere in the release (including a deleted SHA256SUMS, which the host itself
-    could not check against) is repaired instead of served.
+    could not check against) is repaired instead of served. Every file is read on every run:
+    no timestamp stands in for its content.
     """
 
     def command(self, path: str) -> str:
-        p = shlex.quote(path)
-        return (
-            f"if [ ! -d {p} ]; then echo absent; else cd {p} && "
-            f"if [ -f {COMPLETE_MARKER} ]; then echo complete; fi && "
-            f"find . -type f ! -name {COMPLETE_MARKER} ! -path '*/__pycache__/*' -print0 "
-            "| xargs -0 -r sha256sum; fi"
-        )
+        return f"python3 -c {shlex.quote(_HASH_RELEASE)} {shlex.quote(path)}"
 
     @staticmethod
     def default() -> ReleaseFiles:
