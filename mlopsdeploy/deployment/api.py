@@ -33,14 +33,13 @@ from mlopsdeploy.deployment.control.probe import (
     ProbeResult,
     wait_healthy,
 )
-from mlopsdeploy.deployment.control.python_support import UnsupportedPython, check_python
+from mlopsdeploy.deployment.control.python_support import UnsupportedPython
 from mlopsdeploy.deployment.control.ssh_login import choose_login_key, key_logs_in, verify_lockdown
 from mlopsdeploy.deployment.control.wheelhouse import (
-    APP_DISTRIBUTION,
     Lock,
     build_wheelhouse,
+    checked_lock,
     fetch_installer,
-    pinned_requirements,
 )
 from mlopsdeploy.deployment.facts.runtime import PythonTarget, TargetPython
 from mlopsdeploy.deployment.operations.gate import GateRecord
@@ -114,15 +113,16 @@ class Runtimes:
     the caller's thread), since packaging's marker parsing is not thread-safe on CPython 3.11.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cache: Path | None = None) -> None:
+        """+ cache: keep accepted locks there for later deploys (see ``checked_lock``)"""
         self._locks: dict[tuple[PythonTarget, tuple[str, ...] | None], Lock] = {}
+        self._cache = cache
 
     def lock(self, python: PythonTarget, requires: Sequence[str] | None) -> Lock:
         """The pinned lock for ``python``; UnsupportedPython when the stack cannot run there."""
         key = (python, None if requires is None else tuple(requires))
         if key not in self._locks:
-            check_python(python.version, APP_DISTRIBUTION)
-            self._locks[key] = pinned_requirements(python, requires=requires)
+            self._locks[key] = checked_lock(python, requires, self._cache)
         return self._locks[key]
 
 
@@ -172,7 +172,8 @@ def prepare_runtime(
     if python is None:
         raise DeployError(cfg.name, "python3 is not installed on the host")
     try:
-        lock = (runtimes or Runtimes()).lock(python, spec.requirements if spec else requires)
+        runtimes = runtimes or Runtimes(options.cache_dir)
+        lock = runtimes.lock(python, spec.requirements if spec else requires)
         wheelhouse = None
         if cfg.install == "offline":
             wheelhouse = build_wheelhouse(options.cache_dir, lock, python)
@@ -366,7 +367,8 @@ def deploy(
         app_dir = cfg.app_dir or options.app_dir
         if app_dir not in bundles:
             bundles[app_dir] = build_release(app_dir, options.model_dir, options.cache_dir)
-    runtimes = Runtimes()  # and one dependency lock per host Python, shared by every batch
+    # and one dependency lock per host Python, shared by every batch
+    runtimes = Runtimes(options.cache_dir)
     results = {cfg.name: HostResult(cfg.name, cfg.url) for cfg in hosts}
     stopped: str | None = None
     failed: list[str] = []

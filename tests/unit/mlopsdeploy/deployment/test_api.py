@@ -191,12 +191,12 @@ def test_hosts_on_one_python_share_one_dependency_lock(monkeypatch, tmp_path: Pa
     monkeypatch.setattr(api, "fetch_installer", lambda cache, python: tmp_path / "uv.whl")
     computed: list[tuple[str, tuple[str, ...], bool]] = []
 
-    def pinned(python: PythonTarget, requires: tuple[str, ...]) -> Lock:
+    def pinned(python: PythonTarget, requires: tuple[str, ...], cache: Path | None) -> Lock:
         on_main = threading.current_thread() is threading.main_thread()
         computed.append((python.version, tuple(requires), on_main))
         return Lock(text=f"fastapi==1\n# {python.version}\n", digest=python.version)
 
-    monkeypatch.setattr(api, "pinned_requirements", pinned)
+    monkeypatch.setattr(api, "checked_lock", pinned)
     planned: dict[str, Any] = {}
 
     def run_hosts(host_runs: list[HostRun]) -> None:

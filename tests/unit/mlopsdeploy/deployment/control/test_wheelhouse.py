@@ -8,6 +8,7 @@ import pytest
 
 from mlopsdeploy.deployment.control import wheelhouse
 from mlopsdeploy.deployment.control.bundle import bundled_requirements
+from mlopsdeploy.deployment.control.python_support import UnsupportedPython
 from mlopsdeploy.deployment.control.wheelhouse import (
     INSTALLER,
     INSTALLER_VERSION,
@@ -101,3 +102,48 @@ def test_installer_is_downloaded_aside_under_a_lock(tmp_path: Path, monkeypatch)
     assert fetch_installer(tmp_path, HERE) == out / "x-1.0-py3-none-any.whl"
     assert fetch_installer(tmp_path, HERE) == out / "x-1.0-py3-none-any.whl"
     assert fetch.calls == 1
+
+
+def test_an_accepted_lock_is_kept_for_the_next_deploy_from_this_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = wheelhouse.checked_lock(HERE, None, tmp_path)
+    assert first == pinned_requirements(HERE)
+
+    def walked(*args: object, **kwargs: object) -> None:
+        raise AssertionError("walked the installed metadata again")
+
+    monkeypatch.setattr(wheelhouse, "pinned_requirements", walked)
+    monkeypatch.setattr(wheelhouse, "check_python", walked)
+    assert wheelhouse.checked_lock(HERE, None, tmp_path) == first
+    with pytest.raises(AssertionError, match="walked"):  # another Python: computed
+        wheelhouse.checked_lock(PythonTarget("3.12", "x86_64", "2.39"), None, tmp_path)
+    with pytest.raises(AssertionError, match="walked"):  # other requirements: computed
+        wheelhouse.checked_lock(HERE, ("fastapi",), tmp_path)
+
+
+def test_installing_or_removing_a_distribution_computes_the_lock_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    first = wheelhouse.checked_lock(HERE, None, tmp_path / "cache")
+    (site / "newdist-1.0.dist-info").mkdir()  # what an install adds beside the others
+    calls: list[PythonTarget] = []
+
+    def pinned(target: PythonTarget, requires: object = None) -> wheelhouse.Lock:
+        calls.append(target)
+        return first
+
+    monkeypatch.setattr(wheelhouse, "pinned_requirements", pinned)
+    wheelhouse.checked_lock(HERE, None, tmp_path / "cache")
+    assert calls == [HERE]
+
+
+def test_a_python_the_stack_refuses_is_refused_every_time(tmp_path: Path) -> None:
+    old = PythonTarget("3.9", "x86_64", "2.31")
+    for _ in range(2):
+        with pytest.raises(UnsupportedPython):
+            wheelhouse.checked_lock(old, None, tmp_path)
+    assert not list((tmp_path / "locks").glob("*"))
