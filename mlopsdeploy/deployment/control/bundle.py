@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
+import json
 import os
 import subprocess
 import sys
@@ -176,6 +177,33 @@ def bundled_requirements(runtime: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def verified_model(model_dir: Path, cache: Path) -> list[str]:
+    """``verify(model_dir)``: the problems that make the artifact differ from its manifest.
+
+    Hashing every model file (163 MB with the torch weights and both ONNX exports) is a tenth of
+    a no-op deploy, so an artifact that passed is remembered in ``<cache>/verified/`` by what
+    ``stat`` says of each of its files (size, inode, mtime and ctime in ns) and not hashed again
+    while that stays the same. Any write, copy, move or ``touch`` sets a file's ctime to now, and
+    no program can set it back. What that trades away: damage that bypasses the file system
+    (a failing disk) is not seen until the file's ctime changes.
+    """
+    root = model_dir.resolve()
+    seen = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        st = path.stat()
+        rel = path.relative_to(root).as_posix()
+        seen.append((rel, st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns))
+    key = hashlib.sha256(json.dumps([str(root), seen]).encode()).hexdigest()[:32]
+    passed = cache / "verified" / key
+    if passed.is_file():
+        return []
+    problems = verify(model_dir)
+    if not problems:
+        passed.parent.mkdir(parents=True, exist_ok=True)
+        passed.touch()
+    return problems
+
+
 def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
     """Verify the model against its manifest, take the app (its wheel or its files), name it.
 
@@ -184,7 +212,7 @@ def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
     Raises AppSpecError for a bad ``mlopsdeploy.toml`` before anything else is built.
     """
     spec = load_app_spec(app_dir)
-    problems = verify(model_dir)
+    problems = verified_model(model_dir, cache)
     if problems:
         raise ValueError(f"model {model_dir} fails its manifest: {'; '.join(problems[:5])}")
     manifest = read_manifest(model_dir)
@@ -193,7 +221,7 @@ def build_release(app_dir: Path, model_dir: Path, cache: Path) -> ReleaseBundle:
     model_files = list(manifest["files"])
     if spec.bundled:
         model_files = runtime_files(manifest, runtime) or model_files
-    # verify() has just hashed every model file against the manifest: its digests are theirs.
+    # Every model file matched the manifest (verified_model): its digests are theirs.
     hashed = {f"model/{rel}": str(manifest["files"][rel]) for rel in model_files}
     for rel in [*model_files, MANIFEST_NAME]:
         files[f"model/{rel}"] = model_dir / rel

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from mlopsdeploy.deployment.control import bundle
 from mlopsdeploy.deployment.control.bundle import build_release, manifest_canaries
 from mlopsdeploy.deployment.control.probe import DEFAULT_CANARIES, Canary
 from mlopsdeploy.deployment.results import REPO_ROOT
@@ -108,3 +110,24 @@ def test_an_app_with_a_spec_ships_its_files_not_a_wheel(tmp_path: Path, cache: P
     spec_file = app / "mlopsdeploy.toml"
     spec_file.write_text(spec_file.read_text().replace('"POSITIVE"', '"NEGATIVE"', 1))
     assert build_release(app, model, cache).id != bundle.id  # a changed check is a new release
+
+
+def test_a_model_that_passed_is_not_hashed_again_until_a_file_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    model = make_model(tmp_path / "m", b"weights")
+    first = build_release(REPO_ROOT / "app", model, tmp_path / "cache")
+
+    def hashed(model_dir: Path) -> list[str]:
+        raise AssertionError("hashed the model again")
+
+    monkeypatch.setattr(bundle, "verify", hashed)
+    assert build_release(REPO_ROOT / "app", model, tmp_path / "cache").id == first.id
+    monkeypatch.undo()
+    # Tampered in place with the same size, and its mtime put back: still refused.
+    weights = model / "model.safetensors"
+    before = weights.stat()
+    weights.write_bytes(b"WEIGHTS")
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(ValueError, match=r"model\.safetensors: modified"):
+        build_release(REPO_ROOT / "app", model, tmp_path / "cache")
