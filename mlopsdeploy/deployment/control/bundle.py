@@ -184,8 +184,8 @@ def verified_model(model_dir: Path, cache: Path) -> list[str]:
     a no-op deploy, so an artifact that passed is remembered in ``<cache>/verified/`` by what
     ``stat`` says of each of its files (size, inode, mtime and ctime in ns) and not hashed again
     while that stays the same. Any write, copy, move or ``touch`` sets a file's ctime to now, and
-    no program can set it back. What that trades away: damage that bypasses the file system
-    (a failing disk) is not seen until the file's ctime changes.
+    only a change of the system clock sets it back. What that trades away: damage that bypasses
+    the file system (a failing disk) is not seen until the file's ctime changes.
     """
     root = model_dir.resolve()
     seen = []
