@@ -3,7 +3,7 @@ home wipe -> correct label; and what the host carries: venv and wheelhouse size,
 to /readyz 200 on the VM, resident memory per app process.
 
     flock /tmp/team/bench.lock .venv/bin/python bench/deploy.py [--runs 3] [--model build/model]
-        [--online]
+        [--app app] [--online]
 
 Prints every run, the medians, the median seconds of each step and phase, and the ratio to the
 goals (cold <= 30 s, no-op <= 2 s, home wipe <= 30 s, VM wipe <= 35 s, venv <= 500 MB,
@@ -155,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", type=Path, default=DeployOptions().model_dir)
+    # A copy of the app keeps the no-op runs no-ops while someone edits the working tree's app.
+    parser.add_argument("--app", type=Path, default=DeployOptions().app_dir)
     prefix = os.environ.get("MLOPSDEPLOY_VM_PREFIX", "bench")
     parser.add_argument("--vm-name", default=f"{prefix}-deploy-{os.getpid()}")
     parser.add_argument("--online", action="store_true", help="install from a package index")
@@ -162,7 +164,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
         root = Path(tmp)
-        options = replace(DeployOptions(), model_dir=args.model, accept_new_host_key=True)
+        options = replace(
+            DeployOptions(), app_dir=args.app, model_dir=args.model, accept_new_host_key=True
+        )
         seconds, wheels = warm_caches(options)
         print(f"control-side caches (wheelhouse, app wheel): {seconds:.1f} s")
         print(f"wheelhouse: {megabytes(wheels):.0f} MB (goal 150 MB)")
