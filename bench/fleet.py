@@ -12,10 +12,12 @@ The control-side caches (wheelhouse, app wheel) are warmed first: a user pays th
 
 The testbed's hosts are containers on the bench machine itself, so their own work (unpacking
 the venv, starting a worker, the gate's canaries) shares its cores with the control side.
-Every deploy therefore also reports the whole machine's busy CPU seconds (``/proc/stat``) and
-the phases of its slowest host: a fleet/one ratio above the goal with CPU seconds that grow with
-the host count (and a wall time near CPU seconds / cores) is the machine's limit, not the
-deploy waiting on one host after another.
+Every deploy therefore also reports the whole machine's busy CPU seconds (``/proc/stat``), split
+into each host VM's own (its cgroup), the control process's and the rest (anything else that ran
+on the machine), the phases of its slowest host and the slowest operations with every host's
+seconds: a fleet/one ratio above the goal with the deploy's own CPU seconds growing with the host
+count (and a wall time near those CPU seconds / cores) is the machine's limit, not the deploy
+waiting on one host after another.
 """
 
 from __future__ import annotations
@@ -45,6 +47,15 @@ SENTENCE, LABEL = "I am so happy today!", "POSITIVE"
 PHASES = ("access", "bootstrap", "connect", "lock", "facts", "prepare", "plan", "ops", "verify")
 
 
+def vm_cpu_seconds(name: str) -> float:
+    """CPU seconds one testbed VM (its nspawn and every process of the guest) has used."""
+    stat = Path(f"/sys/fs/cgroup/unified/mlopsdeploy-testbed/{name}/cpu.stat")
+    if not stat.exists():
+        stat = Path(f"/sys/fs/cgroup/mlopsdeploy-testbed/{name}/cpu.stat")
+    fields = dict(line.split() for line in stat.read_text().splitlines())
+    return int(fields["usage_usec"]) / 1e6
+
+
 def busy_cpu_seconds() -> float:
     """CPU seconds the whole machine (VMs included) spent busy since boot."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
@@ -60,15 +71,38 @@ class Run:
     """Busy CPU seconds of the whole machine during the deploy."""
     phases: dict[str, float]
     """Each phase's seconds on the host that took longest in it."""
+    vm_cpu: list[float]
+    """CPU seconds each host's VM used during the deploy (its cgroup)."""
+    control_cpu: float
+    """CPU seconds of the control side (this process: the deploy's threads, SSH included)."""
+    steps: dict[str, list[float]]
+    """Each operation's seconds on each host, in order."""
 
     def __str__(self) -> str:
         slowest = " ".join(f"{k} {v:.1f}" for k, v in self.phases.items() if v >= 0.5)
-        return f"{self.wall:.1f} s (cpu {self.cpu:.0f} s; {slowest})"
+        hosts = "+".join(f"{c:.0f}" for c in self.vm_cpu)
+        return (
+            f"{self.wall:.1f} s (cpu {self.cpu:.0f} s: hosts {hosts}, control "
+            f"{self.control_cpu:.1f}, rest {self.other_cpu:.0f}; {slowest})"
+        )
+
+    @property
+    def other_cpu(self) -> float:
+        """Busy CPU seconds neither the hosts' VMs nor this process used: the control side's
+        child processes (ssh, ssh-keyscan), the kernel's own threads, and anything else that
+        ran on the machine meanwhile (another user's VMs and tests)."""
+        return self.cpu - sum(self.vm_cpu) - self.control_cpu
+
+    def slowest_steps(self, count: int = 6) -> str:
+        """The operations that took longest on some host, with every host's seconds."""
+        top = sorted(self.steps.items(), key=lambda item: -max(item[1]))[:count]
+        return "; ".join(f"{name} " + "/".join(f"{s:.1f}" for s in each) for name, each in top)
 
 
-def timed_deploy(cfgs: list[HostConfig], options: DeployOptions) -> Run:
+def timed_deploy(cfgs: list[HostConfig], vms: list[TestVM], options: DeployOptions) -> Run:
     """Seconds from the deploy call until every host gives the right label, and what it cost."""
-    start, cpu = time.monotonic(), busy_cpu_seconds()
+    start, cpu, control = time.monotonic(), busy_cpu_seconds(), time.process_time()
+    vm_cpu = [vm_cpu_seconds(vm.name) for vm in vms]
     result = deploy(cfgs, options)
     if not result.ok:
         raise SystemExit(f"deploy failed: {[str(h.error) for h in result.hosts if h.error]}")
@@ -77,11 +111,18 @@ def timed_deploy(cfgs: list[HostConfig], options: DeployOptions) -> Run:
         if answer.json()["label"] != LABEL:
             raise SystemExit(f"{cfg.name}: wrong label after deploy: {answer.text}")
     phases = {k: max(h.timings.get(k, 0.0) for h in result.hosts) for k in PHASES}
+    steps: dict[str, list[float]] = {}
+    for h in result.hosts:
+        for step in h.steps:
+            steps.setdefault(step.name, []).append(step.seconds)
     return Run(
         wall=time.monotonic() - start,
         changed=sum(len(h.changed) for h in result.hosts),
         cpu=busy_cpu_seconds() - cpu,
         phases=phases,
+        vm_cpu=[vm_cpu_seconds(vm.name) - used for vm, used in zip(vms, vm_cpu, strict=True)],
+        control_cpu=time.process_time() - control,
+        steps=steps,
     )
 
 
@@ -95,9 +136,15 @@ def report(kind: str, one: list[Run], fleet: list[Run], hosts: int) -> None:
         each = ", ".join(f"{w:.1f}" for w in walls)
         spread = f"range {min(walls):.1f}-{max(walls):.1f}"
         cpu, cores = statistics.median(r.cpu for r in runs), os.cpu_count() or 1
+        hosts_cpu = statistics.median(sum(r.vm_cpu) for r in runs)
+        control = statistics.median(r.control_cpu for r in runs)
+        rest = statistics.median(r.other_cpu for r in runs)
         return (
             f"  {label}: median {statistics.median(walls):.2f} s ({each}; {spread}); "
-            f"busy CPU median {cpu:.0f} s (/ {cores} cores = {cpu / cores:.0f} s)"
+            f"busy CPU median {cpu:.0f} s (/ {cores} cores = {cpu / cores:.0f} s), of it the "
+            f"hosts' VMs {hosts_cpu:.1f} s, the control process {control:.1f} s, the rest "
+            f"{rest:.1f} s; the deploy's own CPU (VMs + control) / {cores} cores = "
+            f"{(hosts_cpu + control) / cores:.1f} s"
         )
 
     ratio = statistics.median(r.wall for r in fleet) / statistics.median(r.wall for r in one)
@@ -137,18 +184,21 @@ def main() -> None:
         noop_all: list[Run] = []
         for _ in range(args.runs):
             vms[0].wipe()
-            cold_one.append(timed_deploy(cfgs[:1], options))
+            cold_one.append(timed_deploy(cfgs[:1], vms[:1], options))
             for vm in vms:
                 vm.wipe()
-            cold_all.append(timed_deploy(cfgs, options))
+            cold_all.append(timed_deploy(cfgs, vms, options))
             print(f"cold: 1 host {cold_one[-1]}, {args.hosts} hosts {cold_all[-1]}, load {load()}")
+            print(f"  slowest steps, 1 host: {cold_one[-1].slowest_steps()}")
+            print(f"  slowest steps, {args.hosts} hosts: {cold_all[-1].slowest_steps()}")
         for _ in range(args.runs):
-            noop_one.append(timed_deploy(cfgs[:1], options))
-            noop_all.append(timed_deploy(cfgs, options))
+            noop_one.append(timed_deploy(cfgs[:1], vms[:1], options))
+            noop_all.append(timed_deploy(cfgs, vms, options))
             print(
                 f"no-op: 1 host {noop_one[-1]} ({noop_one[-1].changed} changes), {args.hosts} "
                 f"hosts {noop_all[-1]} ({noop_all[-1].changed} changes), load {load()}"
             )
+            print(f"  slowest steps, {args.hosts} hosts: {noop_all[-1].slowest_steps(3)}")
         report("cold deploy", cold_one, cold_all, args.hosts)
         report("no-op deploy", noop_one, noop_all, args.hosts)
         # Printed before the VMs are torn down: a failing teardown must not lose the figures.
