@@ -14,7 +14,8 @@ The testbed's hosts are containers on the bench machine itself, so their own wor
 the venv, starting a worker, the gate's canaries) shares its cores with the control side.
 Every deploy therefore also reports the whole machine's busy CPU seconds (``/proc/stat``), split
 into each host VM's own (its cgroup), the control process's and the rest (anything else that ran
-on the machine), the phases of its slowest host and the slowest operations with every host's
+on the machine), the seconds each host's VM waited for a free core (its cgroup's
+``cpu.pressure``), the phases of its slowest host and the slowest operations with every host's
 seconds: a fleet/one ratio above the goal with the deploy's own CPU seconds growing with the host
 count (and a wall time near those CPU seconds / cores) is the machine's limit, not the deploy
 waiting on one host after another.
@@ -47,13 +48,24 @@ SENTENCE, LABEL = "I am so happy today!", "POSITIVE"
 PHASES = ("access", "bootstrap", "connect", "lock", "facts", "prepare", "plan", "ops", "verify")
 
 
+def _vm_cgroup(name: str) -> Path:
+    """The testbed VM's cgroup in the unified hierarchy (hybrid hosts mount it apart)."""
+    hybrid = Path(f"/sys/fs/cgroup/unified/mlopsdeploy-testbed/{name}")
+    return hybrid if hybrid.exists() else Path(f"/sys/fs/cgroup/mlopsdeploy-testbed/{name}")
+
+
 def vm_cpu_seconds(name: str) -> float:
     """CPU seconds one testbed VM (its nspawn and every process of the guest) has used."""
-    stat = Path(f"/sys/fs/cgroup/unified/mlopsdeploy-testbed/{name}/cpu.stat")
-    if not stat.exists():
-        stat = Path(f"/sys/fs/cgroup/mlopsdeploy-testbed/{name}/cpu.stat")
-    fields = dict(line.split() for line in stat.read_text().splitlines())
+    stat = (_vm_cgroup(name) / "cpu.stat").read_text()
+    fields = dict(line.split() for line in stat.splitlines())
     return int(fields["usage_usec"]) / 1e6
+
+
+def vm_cpu_wait_seconds(name: str) -> float:
+    """Seconds in which some process of the VM was ready to run but waited for a free core
+    (the kernel's pressure stall information, ``cpu.pressure`` "some")."""
+    some = (_vm_cgroup(name) / "cpu.pressure").read_text().splitlines()[0]
+    return int(some.rsplit("total=", 1)[1]) / 1e6
 
 
 def busy_cpu_seconds() -> float:
@@ -73,6 +85,8 @@ class Run:
     """Each phase's seconds on the host that took longest in it."""
     vm_cpu: list[float]
     """CPU seconds each host's VM used during the deploy (its cgroup)."""
+    vm_wait: list[float]
+    """Seconds each host's VM had work ready to run but no free core (its cgroup's pressure)."""
     control_cpu: float
     """CPU seconds of the control side (this process: the deploy's threads, SSH included)."""
     steps: dict[str, list[float]]
@@ -81,9 +95,11 @@ class Run:
     def __str__(self) -> str:
         slowest = " ".join(f"{k} {v:.1f}" for k, v in self.phases.items() if v >= 0.5)
         hosts = "+".join(f"{c:.0f}" for c in self.vm_cpu)
+        waits = "/".join(f"{w:.0f}" for w in self.vm_wait)
         return (
             f"{self.wall:.1f} s (cpu {self.cpu:.0f} s: hosts {hosts}, control "
-            f"{self.control_cpu:.1f}, rest {self.other_cpu:.0f}; {slowest})"
+            f"{self.control_cpu:.1f}, rest {self.other_cpu:.0f}; hosts waited for a core "
+            f"{waits} s; {slowest})"
         )
 
     @property
@@ -103,6 +119,7 @@ def timed_deploy(cfgs: list[HostConfig], vms: list[TestVM], options: DeployOptio
     """Seconds from the deploy call until every host gives the right label, and what it cost."""
     start, cpu, control = time.monotonic(), busy_cpu_seconds(), time.process_time()
     vm_cpu = [vm_cpu_seconds(vm.name) for vm in vms]
+    vm_wait = [vm_cpu_wait_seconds(vm.name) for vm in vms]
     result = deploy(cfgs, options)
     if not result.ok:
         raise SystemExit(f"deploy failed: {[str(h.error) for h in result.hosts if h.error]}")
@@ -121,6 +138,9 @@ def timed_deploy(cfgs: list[HostConfig], vms: list[TestVM], options: DeployOptio
         cpu=busy_cpu_seconds() - cpu,
         phases=phases,
         vm_cpu=[vm_cpu_seconds(vm.name) - used for vm, used in zip(vms, vm_cpu, strict=True)],
+        vm_wait=[
+            vm_cpu_wait_seconds(vm.name) - waited for vm, waited in zip(vms, vm_wait, strict=True)
+        ],
         control_cpu=time.process_time() - control,
         steps=steps,
     )
@@ -139,12 +159,14 @@ def report(kind: str, one: list[Run], fleet: list[Run], hosts: int) -> None:
         hosts_cpu = statistics.median(sum(r.vm_cpu) for r in runs)
         control = statistics.median(r.control_cpu for r in runs)
         rest = statistics.median(r.other_cpu for r in runs)
+        wait = statistics.median(max(r.vm_wait) for r in runs)
         return (
             f"  {label}: median {statistics.median(walls):.2f} s ({each}; {spread}); "
             f"busy CPU median {cpu:.0f} s (/ {cores} cores = {cpu / cores:.0f} s), of it the "
             f"hosts' VMs {hosts_cpu:.1f} s, the control process {control:.1f} s, the rest "
             f"{rest:.1f} s; the deploy's own CPU (VMs + control) / {cores} cores = "
-            f"{(hosts_cpu + control) / cores:.1f} s"
+            f"{(hosts_cpu + control) / cores:.1f} s; the host that waited longest for a core "
+            f"{wait:.1f} s"
         )
 
     ratio = statistics.median(r.wall for r in fleet) / statistics.median(r.wall for r in one)
