@@ -21,7 +21,7 @@ from app.inference_api import InferenceApi
 from app.late_ui import LateUi
 from app.local_model import LocalModel
 from app.metrics import Metrics, MetricsMiddleware
-from app.routes import build_router, error_handler
+from app.routes import add_routes, error_handler
 from app.services import Services
 from app.systemd import Watchdog
 
@@ -83,7 +83,7 @@ def create_app(settings: Settings, watchdog: Watchdog | None = None) -> FastAPI:
         openapi_url=None,
     )
     # The JSON routes must exist before the UI is mounted at "/", which would otherwise take them.
-    app.include_router(build_router(services, lambda: ui.state))
+    add_routes(app.router, services, lambda: ui.state)
     app.add_exception_handler(AppError, error_handler(services))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.mount("/", ui)

@@ -246,6 +246,22 @@ def test_a_stopping_server_answers_every_request_it_accepted() -> None:
     assert (response.status_code, response.text) == (200, "answered")
 
 
+def test_the_server_parses_http_with_httptools() -> None:
+    """uvicorn's C parser, which the app requires: its "auto" choice would fall back to the
+    pure-Python h11 on a host whose venv lacks it, ~0.5 ms slower per answer."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    async def nothing(scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+    async def nothing_more() -> None:
+        return None
+
+    server = build_server(nothing, parse_settings([], {}), nothing_more)
+    server.config.load()
+    assert server.config.http_protocol_class is HttpToolsProtocol
+
+
 def test_worker_with_wrong_canaries_exits_without_taking_a_connection(
     always_positive_model: Path, notify_listener: socket.socket, tmp_path: Path
 ) -> None:
