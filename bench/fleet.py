@@ -146,6 +146,21 @@ def timed_deploy(cfgs: list[HostConfig], vms: list[TestVM], options: DeployOptio
     )
 
 
+def wipe(vm: TestVM, cfg: HostConfig, timeout: float = 60) -> None:
+    """Re-image ``vm`` and return once its old instance's app port is closed too.
+
+    The wiped VM keeps its network namespace, and the old guest's processes can outlive the
+    wipe by a moment on a busy machine: a cold deploy then found "port 8000 (app port) is
+    already taken" by a listener no process of the new guest owns (seen once at load 5).
+    """
+    vm.wipe()
+    deadline = time.monotonic() + timeout
+    while vm.run(f"ss -Hltn 'sport = :{cfg.serve_port}'").stdout.strip():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{vm.name}: port {cfg.serve_port} still taken after the wipe")
+        time.sleep(0.2)
+
+
 def load() -> str:
     return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -205,10 +220,10 @@ def main() -> None:
         noop_one: list[Run] = []
         noop_all: list[Run] = []
         for _ in range(args.runs):
-            vms[0].wipe()
+            wipe(vms[0], cfgs[0])
             cold_one.append(timed_deploy(cfgs[:1], vms[:1], options))
-            for vm in vms:
-                vm.wipe()
+            for vm, cfg in zip(vms, cfgs, strict=True):
+                wipe(vm, cfg)
             cold_all.append(timed_deploy(cfgs, vms, options))
             print(f"cold: 1 host {cold_one[-1]}, {args.hosts} hosts {cold_all[-1]}, load {load()}")
             print(f"  slowest steps, 1 host: {cold_one[-1].slowest_steps()}")
