@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,9 @@ class Prediction:
 
 
 ClassifyBatch = Callable[[list[str]], list[Prediction]]
+# A text waiting for its answer, and a batch of them.
+Queued = tuple[str, asyncio.Future[Prediction]]
+Batch = list[Queued]
 
 
 def load_pipeline(model: str, threads: int) -> Any:
@@ -58,10 +63,17 @@ def pipeline_classifier(pipe: Any) -> ClassifyBatch:
 class MicroBatcher:
     """Classifies texts from many concurrent callers in shared forward passes.
 
-    One worker task takes the first queued text, everything else already queued, and — when the
-    last batch showed concurrency — whatever arrives within `max_wait` seconds, up to `max_size`.
-    The batch runs in a dedicated thread, so the event loop keeps serving (and the Inference API
-    product cannot starve it of threads). Results go back to each caller's future in order.
+    One thread of its own takes the first queued text, everything else already queued, and —
+    when the last batch showed concurrency — whatever arrives within `max_wait` seconds, up to
+    `max_size`. The forward pass runs there, so the event loop keeps serving (and the Inference
+    API product cannot starve it of threads). The answers go back to the loop in one call, which
+    resolves each caller's future in order.
+
+    The thread collects its batches itself because every hand-over between it and the loop
+    costs a wake-up on a busy machine: a text goes straight onto the thread's queue, and an
+    answer straight to its caller. With a worker task feeding an executor, a text waited for
+    that task's turn of the loop, and an answer went through the executor's future, the task
+    and a gather: one client's request took ~0.25 ms longer (same 7 ms forward pass).
     """
 
     def __init__(
@@ -76,77 +88,107 @@ class MicroBatcher:
         self._max_size = max_size
         self._max_wait = max_wait
         self._on_batch = on_batch
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[Prediction]]] = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
-        self._worker: asyncio.Task[None] | None = None
+        # None tells the thread to end.
+        self._queue: queue.SimpleQueue[Queued | None] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._running: Batch = []
         self._last_size = 0
 
     def start(self) -> None:
-        self._worker = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="classifier", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
-        """Stop the worker, fail what is still queued, and wait for a running batch to end."""
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        queued = []
-        while not self._queue.empty():
-            queued.append(self._queue.get_nowait())
-        _fail(queued, RuntimeError("the classifier is shutting down"))
-        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        """Fail what is running or still queued, stop the thread, and wait for a running batch
+        to end."""
+        if self._thread is None:
+            return
+        shutting_down = RuntimeError("the classifier is shutting down")
+        _fail(self._running, shutting_down)
+        _fail(self._drain(), shutting_down)
+        self._queue.put(None)  # after the drain, which would otherwise take it
+        await asyncio.to_thread(self._thread.join)
+        _fail(self._drain(), shutting_down)
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]:
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in texts]
         for text, future in zip(texts, futures, strict=True):
-            self._queue.put_nowait((text, future))
+            self._queue.put((text, future))
+        if len(futures) == 1:
+            return [await futures[0]]
         return list(await asyncio.gather(*futures))
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = await self._collect()
+    def _run(self) -> None:
+        """The thread: collect a batch, classify it, send the answers (or the error) to the loop.
+
+        Futures are only read here (a cancelled caller's text is skipped); they are resolved on
+        the loop, which owns them.
+        """
+        while (batch := self._collect()) is not None:
             live = [(text, future) for text, future in batch if not future.done()]
             if not live:
                 continue
-            texts = [text for text, _ in live]
+            self._running = live
             try:
-                predictions = await loop.run_in_executor(
-                    self._executor, self._classify_batch, texts
-                )
-            except asyncio.CancelledError:
-                _fail(live, RuntimeError("the classifier is shutting down"))
-                raise
+                predictions = self._classify_batch([text for text, _ in live])
+                answers = list(zip(live, predictions, strict=True))
             except Exception as error:
-                _fail(live, error)
-                continue
-            self._on_batch(len(live))
-            for (_, future), prediction in zip(live, predictions, strict=True):
-                if not future.done():
-                    future.set_result(prediction)
+                self._send(_fail, live, error)
+            else:
+                self._send(self._deliver, answers)
+            self._running = []
 
-    async def _collect(self) -> list[tuple[str, asyncio.Future[Prediction]]]:
-        batch = [await self._queue.get()]
-        loop = asyncio.get_running_loop()
+    def _collect(self) -> Batch | None:
+        """The next batch, or None once `stop` asked the thread to end."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
         wait = self._max_wait if self._last_size > 1 else 0.0
-        deadline = loop.time() + wait
+        deadline = time.monotonic() + wait
         while len(batch) < self._max_size:
-            if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
+            remaining = deadline - time.monotonic()
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except TimeoutError:
+                queued = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
                 break
+            if queued is None:
+                self._queue.put(None)  # end after this batch
+                break
+            batch.append(queued)
         self._last_size = len(batch)
         return batch
 
+    def _drain(self) -> Batch:
+        drained = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                queued = self._queue.get_nowait()
+                if queued is not None:
+                    drained.append(queued)
+        return drained
 
-def _fail(batch: list[tuple[str, asyncio.Future[Prediction]]], error: Exception) -> None:
+    def _send(self, callback: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        # A loop that is already closed has nobody left waiting for the answers.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _deliver(self, answers: list[tuple[Queued, Prediction]]) -> None:
+        self._on_batch(len(answers))
+        for (_, future), prediction in answers:
+            if not future.done():
+                future.set_result(prediction)
+
+
+def _fail(batch: Batch, error: Exception) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(error)
