@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -188,9 +187,11 @@ def run_hosts(runs: Sequence[HostRun], lock_wait: int = LOCK_WAIT_SECONDS) -> No
             )
             planned = [run for run in runs if run.error is None]
             state.active_hosts = {targets[run.cfg.name] for run in planned}
-            raised, seconds = _run_ops(state, [targets[run.cfg.name] for run in planned])
+            ops_start = time.monotonic()
+            raised = _run_ops(state, [targets[run.cfg.name] for run in planned])
+            ops_seconds = round(time.monotonic() - ops_start, 3)
             for run in planned:
-                run.result.timings["ops"] = seconds.get(run.cfg.name, 0.0)
+                run.result.timings["ops"] = ops_seconds
                 run.error = raised.get(run.cfg.name)
                 if run.error is None:
                     _record_steps(state, clock, run, targets[run.cfg.name])
@@ -277,64 +278,44 @@ def _plan_host(
         run.error = e
 
 
-def _run_ops(state: State, hosts: Sequence[Host]) -> tuple[dict[str, Exception], dict[str, float]]:
-    """Run every host's operations in order, each host on its own, all hosts at once.
+def _run_ops(state: State, hosts: Sequence[Host]) -> dict[str, Exception]:
+    """Run every operation across ``hosts``, in order, each one on all hosts at once.
 
-    Each host runs its whole operation list in a thread of its own and never waits for another
-    host between operations (pyinfra's ``--no-wait``): in lockstep every operation waited for
-    the slowest host, so a fleet paid the sum of each step's slowest host instead of its slowest
-    host's whole run. Nothing a host's operations do depends on another host's (each has its own
-    facts, gate and record), and the batch still ends only when every host has finished.
-    pyinfra's own runner uses greenlets, which run side by side only in a process gevent has
-    monkey-patched (as the pyinfra CLI does); a library must not patch its caller's process,
-    hence threads. A host whose operation fails drops out of its later ones, as in pyinfra; an
-    exception is kept as that host's error. Returns the errors and each host's seconds.
+    pyinfra's own runner does this with greenlets, which run side by side only in a process
+    gevent has monkey-patched (as the pyinfra CLI does); a library must not patch its caller's
+    process, so the hosts of an operation run in threads here. A host whose operation fails
+    drops out of the later ones, as in pyinfra; an exception is kept as that host's error.
     """
     raised: dict[str, Exception] = {}
-    seconds: dict[str, float] = {}
-    shared = threading.Lock()  # the State's host sets are shared by the hosts' threads
+    if not hosts:
+        return raised
 
-    def one_host(target: Host) -> None:
-        start = time.monotonic()
+    def one(target: Host, op_hash: str) -> bool:
         try:
-            run_host_ops(target)
-        finally:
-            seconds[target.name] = round(time.monotonic() - start, 3)
+            with ctx_state.use(state), ctx_host.use(target):
+                return run_host_op(state, target, op_hash)
+        except PyinfraError:  # pyinfra's own verdict: the step shows it failed
+            return False
+        except Exception as e:  # e.g. a gate's DeployError: this host's error
+            raised[target.name] = e
+            return False
 
-    def run_host_ops(target: Host) -> None:
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool, ctx_state.use(state):
+        state.is_executing = True
         for op_hash in state.get_op_order():
-            with shared:
-                if target not in state.active_hosts:
-                    return
+            active = [h for h in hosts if h in state.active_hosts]
+            if not active:
+                break
+            state.trigger_callbacks("operation_start", op_hash)
             log_operation_start(state.get_op_meta(op_hash))
-            try:
-                with ctx_state.use(state), ctx_host.use(target):
-                    ok = run_host_op(state, target, op_hash)
-            except PyinfraError:  # pyinfra's own verdict: the step shows it failed
-                ok = False
-            except Exception as e:  # e.g. a gate's DeployError: this host's error
-                raised[target.name] = e
-                ok = False
-            if not ok:
-                with shared:
-                    state.active_hosts.discard(target)
-                    state.failed_hosts.add(target)
-                return
-
-    state.is_executing = True
-    with ctx_state.use(state):
-        _each_target(one_host, hosts)
-    return raised, seconds
-
-
-def _each_target(step: Callable[[Host], None], hosts: Sequence[Host]) -> None:
-    """``step`` on every host at once, one thread each; a single host stays in this thread
-    (exactly pyinfra's own path)."""
-    if len(hosts) == 1:
-        step(hosts[0])
-    elif hosts:
-        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-            list(pool.map(step, hosts))
+            if len(active) == 1:  # one host: no thread, exactly pyinfra's own path
+                outcomes = [one(active[0], op_hash)]
+            else:
+                outcomes = list(pool.map(one, active, [op_hash] * len(active)))
+            state.active_hosts -= {h for h, ok in zip(active, outcomes, strict=True) if not ok}
+            state.failed_hosts.update(h for h, ok in zip(active, outcomes, strict=True) if not ok)
+            state.trigger_callbacks("operation_end", op_hash)
+    return raised
 
 
 def _record_steps(state: State, clock: StepClock, run: HostRun, target: Host) -> None:

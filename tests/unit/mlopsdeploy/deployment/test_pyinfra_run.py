@@ -50,7 +50,7 @@ def test_hosts_prepare_in_the_callers_thread_and_plan_side_by_side(
     monkeypatch.setattr(pyinfra_run, "hold_lock", lambda *args: step("lock", *args))
     monkeypatch.setattr(pyinfra_run, "prefetched_facts", lambda *args: step("facts", *args))
     monkeypatch.setattr(pyinfra_run, "add_deploy", add_deploy)
-    monkeypatch.setattr(pyinfra_run, "_run_ops", lambda state, hosts: ({}, {}))
+    monkeypatch.setattr(pyinfra_run, "_run_ops", lambda state, hosts: {})
     runs = [
         HostRun(
             HostConfig(name=name, address=name, own_key=Path("/k")),
@@ -85,59 +85,3 @@ def test_hosts_connect_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
     pyinfra_run._connect_all(state)
     assert {host.name for host in state.activated_hosts} == {"a", "c"}
     assert {host.name for host in state.failed_hosts} == {"down"}
-
-
-def _two_op_state(monkeypatch: pytest.MonkeyPatch, hosts: list[str]) -> State:
-    """A State whose every host has the operations op1 then op2, run by ``run_host_op``."""
-    state = State(Inventory((hosts, {})), Config())
-    state.active_hosts = set(state.inventory)
-    monkeypatch.setattr(state, "get_op_order", lambda: ["op1", "op2"])
-    monkeypatch.setattr(state, "get_op_meta", lambda op_hash: None)
-    monkeypatch.setattr(pyinfra_run, "log_operation_start", lambda meta: None)
-    return state
-
-
-def test_each_host_runs_its_operations_without_waiting_for_the_others(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """In lockstep every operation waited for its slowest host: host b's first operation here
-    ends only once host a has run its second, which lockstep never lets happen (b then fails)."""
-    a_ran_op2 = threading.Event()
-    ran: list[tuple[str, str]] = []
-
-    def run_host_op(state: State, host: Host, op_hash: str) -> bool:
-        ran.append((host.name, op_hash))
-        if (host.name, op_hash) == ("a", "op2"):
-            a_ran_op2.set()
-        if (host.name, op_hash) == ("b", "op1"):
-            return a_ran_op2.wait(timeout=10)
-        return True
-
-    state = _two_op_state(monkeypatch, ["a", "b"])
-    monkeypatch.setattr(pyinfra_run, "run_host_op", run_host_op)
-    raised, seconds = pyinfra_run._run_ops(state, list(state.inventory))
-    assert raised == {}
-    assert not state.failed_hosts
-    assert sorted(ran) == [("a", "op1"), ("a", "op2"), ("b", "op1"), ("b", "op2")]
-    assert set(seconds) == {"a", "b"}
-
-
-def test_a_failed_host_stops_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A host whose step fails, or raises, runs none of its later steps; the others run all."""
-    ran: list[tuple[str, str]] = []
-
-    def run_host_op(state: State, host: Host, op_hash: str) -> bool:
-        ran.append((host.name, op_hash))
-        if (host.name, op_hash) == ("refused", "op1"):
-            raise DeployError("refused", "refused by the health gate")
-        return (host.name, op_hash) != ("broken", "op1")
-
-    state = _two_op_state(monkeypatch, ["ok", "refused", "broken"])
-    monkeypatch.setattr(pyinfra_run, "run_host_op", run_host_op)
-    raised, _ = pyinfra_run._run_ops(state, list(state.inventory))
-    assert {name: str(e) for name, e in raised.items()} == {
-        "refused": "refused: refused by the health gate"
-    }
-    assert {host.name for host in state.failed_hosts} == {"refused", "broken"}
-    assert {host.name for host in state.active_hosts} == {"ok"}
-    assert sorted(ran) == [("broken", "op1"), ("ok", "op1"), ("ok", "op2"), ("refused", "op1")]
