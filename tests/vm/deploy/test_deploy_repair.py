@@ -191,8 +191,11 @@ def test_venv_of_a_new_lock_serves_only_after_its_gate_passed(
     own = serving_venv(deployed)
     # The workers serve from the venv of another lock: here a copy of the venv under another
     # lock's digest (a venv built from a real second lock costs two more installs of the stack).
+    # Without bytecode: workers still building their UI write it there, and a file that
+    # vanishes mid-copy (a .pyc's temporary name) failed `cp -a`.
     other = f"{int(own, 16) ^ 1:016x}"
-    deployed.sh(f"cd {BASE} && cp -a venvs/{own} venvs/{other} && ln -sfn venvs/{other} venv")
+    copy = f"tar -C venvs/{own} --exclude=__pycache__ -cf - . | tar -C venvs/{other} -xpf -"
+    deployed.sh(f"cd {BASE} && mkdir venvs/{other} && {copy} && ln -sfn venvs/{other} venv")
     restart = "systemctl --user restart mlopsdeploy.target"  # returns once both are READY
     deployed.vm.run(restart, key=deployed.control.key, timeout=600)
     assert worker_runs_from(deployed) == {other}
