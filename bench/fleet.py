@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import statistics
 import tempfile
 import time
@@ -34,11 +33,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
+from deploy import settled  # bench/deploy.py, beside this script
 
 from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
 from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
-from mlopsdeploy.deployment.host_commands import USER_RUNTIME_DIR
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.testbed import TestVM
 from mlopsdeploy.testbed.target import testbed_host
@@ -147,28 +146,12 @@ def timed_deploy(cfgs: list[HostConfig], vms: list[TestVM], options: DeployOptio
         control_cpu=time.process_time() - control,
         steps=steps,
     )
-    for vm, cfg in zip(vms, cfgs, strict=True):  # after the figures: not part of the deploy
-        settle(vm, cfg)
+    # After the figures, not part of the deploy: a deploy returns when the workers accept, and
+    # they build their UI after that. Without this wait the next deploy measured shares the cores
+    # with those builds (after three hosts, two still built theirs while the one-host one ran).
+    for vm, cfg in zip(vms, cfgs, strict=True):
+        settled(vm, cfg)
     return run
-
-
-# Run on the VM: until every worker is ``active`` (READY=1, sent once its UI is built too).
-SETTLED = (
-    "export " + USER_RUNTIME_DIR + "; "
-    "until systemctl --user list-units --plain --no-legend 'mlopsdeploy@*.service' "
-    "| awk '$3 != \"active\" {bad = 1} END {exit bad}'; do sleep 0.1; done"
-)
-
-
-def settle(vm: TestVM, cfg: HostConfig) -> None:
-    """Return once every worker on the VM has built its UI (sent READY=1).
-
-    A deploy returns when the workers accept (their JSON API serves); they build their UI after
-    that, for seconds of both cores (bench/deploy.py). Without this wait the next deploy
-    measured shares the cores with the last one's UI builds: after three hosts, two of them
-    still building theirs while the one-host deploy ran.
-    """
-    vm.run(f"timeout 300 sh -c {shlex.quote(SETTLED)}", key=cfg.own_key, timeout=310)
 
 
 def wipe(vm: TestVM, cfg: HostConfig, timeout: float = 60) -> None:
