@@ -77,7 +77,7 @@ CATALOGUE: tuple[Fault, ...] = (
     TakePort(),
     FillDisk(),
     CutNetwork(),
-    RollbackRelease(),  # late: earlier experiments deployed the release it goes back to
+    RollbackRelease(),  # late: a host an earlier experiment gave a new release needs none
     WipeHome(),
     WipeVM(),
 )

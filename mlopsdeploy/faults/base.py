@@ -193,6 +193,10 @@ class Fault(ABC):
     #: the Machine method it calls (a real VM may offer only some, see LimitedMachine)
     machine_control: str = ""
     needs_api: bool = False
+    #: it acts on the release the deploy kept before the current one (`previous`): a host the
+    #: suite made for itself gets a new release deployed first when it has none
+    #: (resilience.experiment), a user's host without one skips the fault
+    needs_previous_release: bool = False
 
     def not_applicable(self, target: Target) -> str | None:
         """Why this fault cannot be injected into `target`, or None when it can."""
@@ -239,6 +243,13 @@ def require_api(target: Target) -> ApiSwitch:
     if target.api is None:
         raise NotApplicable(f"{target.name} does not call an Inference API stand-in we control")
     return target.api
+
+
+def has_previous_release(target: Target) -> bool:
+    """Whether the deploy kept a release before the current one (``<root>/previous``): a cold
+    deploy has none, and each later deploy of a new release makes the one it replaced that."""
+    base = shlex.quote(target.paths.root)
+    return bool(target.guest.sh(f"readlink {base}/previous || true").strip())
 
 
 def poll_guest(guest: Guest, condition: str, seconds: float, interval: float = 0.1) -> None:

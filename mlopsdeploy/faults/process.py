@@ -23,6 +23,7 @@ from mlopsdeploy.faults.base import (
     Recovery,
     Target,
     WhileActive,
+    has_previous_release,
     poll_guest,
 )
 
@@ -255,10 +256,10 @@ class ReleaseSwitch(RollingRestart):
 class RollbackRelease(RollingRestart):
     name = "rollback"
     breaks = "`current` and `previous` swapped and the workers restarted in turn (undone after)"
+    needs_previous_release = True
 
     def not_applicable(self, target: Target) -> str | None:
-        base = shlex.quote(target.paths.root)
-        if not target.guest.sh(f"readlink {base}/previous || true").strip():
+        if not has_previous_release(target):
             return f"{target.name} has no previous release to roll back to"
         return super().not_applicable(target)
 

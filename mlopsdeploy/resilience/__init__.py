@@ -3,7 +3,9 @@ verify it really works again, and write the evidence (see docs/resilience.md).
 
 Example::
 
-    subject = deployed_subject(host_config, model_dir, app_dir, scratch_dir, machine=test_vm)
+    subject = deployed_subject(
+        host_config, model_dir, app_dir, scratch_dir, machine=test_vm, disposable=True
+    )
     record = run_experiment(by_name("sigkill"), subject)
     record.recovery_path, record.seconds_to_recover, record.verified
 """

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import httpx
 
 from mlopsdeploy.faults import Fault, Recovery, Target, WhileActive
+from mlopsdeploy.faults.base import has_previous_release
 from mlopsdeploy.resilience.load import ClientLoad
 from mlopsdeploy.resilience.probes import Answer, AppProbe, poll
 from mlopsdeploy.resilience.record import DeployRun, Record, RecoveryPath
@@ -61,6 +62,9 @@ class Subject:
     system: str | None = None
     """What the host runs (OS release, Python), read once it is deployed: the same fault can
     recover differently on another release, so each record names it."""
+    disposable: bool = False
+    """The suite made this host for itself (a testbed VM), so it may deploy a release of its own
+    there to give a fault what it acts on; a user's host gets only the deploys recovery needs."""
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,11 @@ def expected_path(recovery: Recovery) -> RecoveryPath:
 def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadlines()) -> Record:
     """Inject `fault` into a steady `subject`, let it recover, verify, and return the record.
 
-    Raises NotApplicable before touching anything when the target lacks what the fault needs.
+    Raises NotApplicable before touching anything when the target lacks what the fault needs,
+    except a previous release, which a disposable subject is given first (`_previous_release`).
     Never leaves the fault in place: `undo` runs on every path.
     """
+    prepared = _previous_release(fault, subject)
     fault.check_applicable(subject.target)
     record = Record(
         fault=fault.name,
@@ -95,6 +101,7 @@ def run_experiment(fault: Fault, subject: Subject, deadlines: Deadlines = Deadli
         expected_path=expected_path(fault.recovery),
         system=subject.system,
     )
+    record.deploys.extend(prepared)
     steady = subject.probe.correct()
     if not steady.ok:
         record.error = f"steady state not met before injection: {steady.cause}"
@@ -174,6 +181,30 @@ def restore_steady_state(
             f"{subject.target.name} does not recover its steady state: {answer.cause}"
             f" (restoring deploy: {run.error or 'ok'})"
         )
+
+
+def _previous_release(fault: Fault, subject: Subject) -> list[DeployRun]:
+    """Deploy a new release on a disposable subject that has no previous one, for a fault that
+    acts on it (`rollback`); return that deploy, if one ran.
+
+    Whether an earlier experiment on the same host had deployed a new release depended on which
+    experiments pytest-xdist gave that host before, so the fault ran in one suite run and skipped
+    itself in the next. A user's host is left as it is: without a previous release the fault
+    skips there. Raises RuntimeError when that deploy fails: the fault was not tried, and skipping
+    it would hide that.
+    """
+    if not (fault.needs_previous_release and subject.disposable):
+        return []
+    if has_previous_release(subject.target):
+        return []
+    tag = f"{fault.name}-from-{uuid.uuid4().hex[:8]}"
+    run = subject.deploy(DeployRequest("a release to go back from", release_tag=tag))
+    if not run.ok:
+        raise RuntimeError(
+            f"{subject.target.name}: the new release {fault.name} goes back from failed to"
+            f" deploy: {run.error}"
+        )
+    return [run]
 
 
 def _deploy(subject: Subject, request: DeployRequest, record: Record) -> DeployRun:

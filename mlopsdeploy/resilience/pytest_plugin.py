@@ -244,10 +244,14 @@ class Release:
     work: Path
 
     def subject(
-        self, cfg: HostConfig, machine: Machine | None = None, api: ApiSwitch | None = None
+        self,
+        cfg: HostConfig,
+        machine: Machine | None = None,
+        api: ApiSwitch | None = None,
+        disposable: bool = False,
     ) -> Subject:
         return deployed_subject(
-            cfg, self.model_dir, self.app_dir, self.work / "releases", machine, api
+            cfg, self.model_dir, self.app_dir, self.work / "releases", machine, api, disposable
         )
 
 
@@ -280,7 +284,7 @@ def _testbed_subject(request: pytest.FixtureRequest, stack: ExitStack, release: 
         hf_token_file=token_file,
         known_hosts=work / "known_hosts",
     )
-    return release.subject(cfg, vm, StandInSwitch(standin))
+    return release.subject(cfg, vm, StandInSwitch(standin), disposable=True)
 
 
 @pytest.fixture

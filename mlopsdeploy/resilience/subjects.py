@@ -224,11 +224,12 @@ def deployed_subject(
     scratch: Path,
     machine: Machine | None = None,
     api: ApiSwitch | None = None,
+    disposable: bool = False,
 ) -> Subject:
     """An experiment subject for the host `cfg` describes (deployed or about to be).
 
     An app with its own spec in `app_dir` is probed with its spec's checks and broken in its
-    single unit.
+    single unit. `disposable`: the caller made the host for the experiments (Subject.disposable).
     """
     default_key = cfg.default_key
     spec = load_app_spec(app_dir)
@@ -245,4 +246,5 @@ def deployed_subject(
         ),
         default_key_rejected=default_key_rejected,
         load_rate=DEFAULT_RATE if own is None else 0.0,  # the load speaks the bundled API
+        disposable=disposable,
     )

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
-from mlopsdeploy.faults import Fault, NotApplicable, Recovery, Target, WhileActive
+from mlopsdeploy.faults import (
+    Fault,
+    NotApplicable,
+    Recovery,
+    RollbackRelease,
+    Service,
+    Target,
+    WhileActive,
+)
 from mlopsdeploy.resilience.experiment import (
     Deadlines,
     DeployRequest,
@@ -193,3 +201,61 @@ def test_a_lossless_fault_fails_when_a_request_after_it_failed(served_world: Any
     (failed,) = _failed(record)
     assert failed.startswith("no request failed after the fault took effect: ")
     assert "http 503" in failed
+
+
+@dataclass
+class ReleaseLinks:
+    """The guest of the world's host: `previous` exists once a second release was deployed."""
+
+    deployer: Any  # conftest's FakeDeployer
+    commands: list[str] = field(default_factory=list)
+
+    def sh(self, command: str) -> str:
+        self.commands.append(command)
+        if command.startswith("readlink"):
+            return "releases/r-1\n" if len(self.deployer.releases) > 1 else ""
+        return ""
+
+
+def _cold_workers(world: Any, disposable: bool) -> ReleaseLinks:
+    """The world's host as a cold deploy leaves it: two workers, one release, no `previous`."""
+    links = ReleaseLinks(world.deployer)
+    workers = ("mlopsdeploy@1.service", "mlopsdeploy@2.service")
+    world.subject.target = replace(
+        world.subject.target,
+        guest=links,
+        service=Service("mlopsdeploy.target", 8000, workers=workers),
+    )
+    world.subject.disposable = disposable
+    return links
+
+
+def test_rollback_on_a_disposable_host_deploys_the_release_it_goes_back_from(world: Any) -> None:
+    links = _cold_workers(world, disposable=True)
+    record = run_experiment(RollbackRelease(), world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    assert world.deployer.purposes == ["a release to go back from", "idempotence"]
+    assert world.deployer.requests[0].release_tag is not None  # a new release, not a no-op
+    assert record.deploys[0].changed == ["Stage release"]
+    swaps = [c for c in links.commands if "mv -T" in c]
+    assert len(swaps) == 2  # rolled back, then forward again
+    # The next time the host has a previous release: nothing more is deployed for it.
+    again = run_experiment(RollbackRelease(), world.subject, FAST)
+    assert again.verified, (again.error, _failed(again))
+    assert world.deployer.purposes[2:] == ["idempotence"]
+
+
+def test_rollback_on_a_users_host_without_a_previous_release_skips(world: Any) -> None:
+    links = _cold_workers(world, disposable=False)
+    with pytest.raises(NotApplicable, match="vm1 has no previous release"):
+        run_experiment(RollbackRelease(), world.subject, FAST)
+    assert world.deployer.requests == []
+    assert all(c.startswith("readlink") for c in links.commands)
+
+
+def test_a_failed_deploy_of_the_release_to_go_back_from_fails_loudly(world: Any) -> None:
+    links = _cold_workers(world, disposable=True)
+    world.deployer.refuse = lambda request: "no space left"
+    with pytest.raises(RuntimeError, match="no space left"):
+        run_experiment(RollbackRelease(), world.subject, FAST)
+    assert all(c.startswith("readlink") for c in links.commands)  # nothing was swapped
