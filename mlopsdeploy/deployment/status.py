@@ -23,7 +23,7 @@ from mlopsdeploy.deployment.control.host_keys import HostKey, compare_host_key, 
 from mlopsdeploy.deployment.control.ssh_login import try_key
 from mlopsdeploy.deployment.host_commands import systemctl
 from mlopsdeploy.deployment.operations.service import UNIT
-from mlopsdeploy.deployment.operations.workers import ACCEPTING_STATUS, PREFIX
+from mlopsdeploy.deployment.operations.workers import PREFIX, accepts
 
 PROBE_TIMEOUT = 5.0
 
@@ -64,9 +64,8 @@ def host_command(cfg: HostConfig) -> str:
     """Prints the current release id, when ``current`` was switched, the workers that serve,
     and whether the single unit of an own app (which has no workers) is active.
 
-    A worker serves once it accepts: ``active`` (READY=1, its UI built too), or still
-    ``activating`` with the status ``accepting`` (its JSON API serves; the deploy's start of a
-    cold host waits for that, and READY=1 follows after the UI build, a minute at load).
+    A worker serves once it accepts, by the rule the deploy's start of a cold host waits for
+    (``workers.accepts``).
     """
     base = shlex.quote(cfg.base_dir)
     workers = systemctl(cfg.service_scope, "list-units", f"{PREFIX}@*.service")
@@ -78,10 +77,7 @@ def host_command(cfg: HostConfig) -> str:
         f"n=0; for u in $({workers} --no-legend --plain 2>/dev/null | grep -o '{PREFIX}@[^ ]*');"
         " do "
         f's=$({show} "$u"); '
-        "if printf '%s\\n' \"$s\" | grep -qx ActiveState=active || "
-        "{ printf '%s\\n' \"$s\" | grep -qx ActiveState=activating && "
-        f"printf '%s\\n' \"$s\" | grep -qx StatusText={ACCEPTING_STATUS}; }}; "
-        "then n=$((n + 1)); fi; done; echo $n; "
+        f"if {accepts('s')}; then n=$((n + 1)); fi; done; echo $n; "
         f"{single} && echo single || echo -"
     )
 

@@ -60,6 +60,22 @@ WATCHDOG_S = 10
 ACCEPTING_STATUS = "accepting"
 
 
+def accepts(state: str) -> str:
+    """Shell test: the ``systemctl show`` lines (ActiveState= and StatusText= among them) held
+    in the shell variable ``state`` are those of a worker that accepts.
+
+    It accepts once ``active`` (READY=1: its UI built too), or while still ``activating`` with
+    the status ``accepting`` (its JSON API serves; READY=1 follows after the UI build, a minute
+    at load). The deploy's start of a cold host waits for this, and ``mlopsdeploy status``
+    counts a worker up by it: one rule, so the two never disagree about the same worker.
+    """
+    lines = f"printf '%s\\n' \"${state}\""
+    return (
+        f"{{ {lines} | grep -qx ActiveState=active || {{ {lines} | grep -qx ActiveState=activating"
+        f" && {lines} | grep -qx StatusText={ACCEPTING_STATUS}; }}; }}"
+    )
+
+
 def serves_socket(spec: AppSpec | None) -> bool:
     """Whether the app runs as workers on the socket: only the bundled app speaks that protocol."""
     return spec is None or spec.bundled
@@ -250,10 +266,10 @@ def start_script(ctl: str, units: list[str], timeout: int) -> str:
     """Shell lines: start ``units`` and the target at once, return once every unit accepts,
     else print the first that failed and exit 1.
 
-    Accepting: its status says so, or it is active. Failed: systemd is restarting it or
-    restarted it since this start (a worker that is not ready exits), or gave up on it. A
-    unit's state counts only once its new invocation began: before the start job ran, it still
-    reads as the failed or stopping unit it was. A unit already starting or running (the socket
+    Accepting: as ``accepts`` says. Failed: systemd is restarting it or restarted it since this
+    start (a worker that is not ready exits), or gave up on it. A unit's state counts only once
+    its new invocation began: before the start job ran, it still reads as the failed or
+    stopping unit it was. A unit already starting or running (the socket
     started worker 1 for a client or HAProxy's health check) has no stale state: the start
     leaves its invocation as it is, so its state counts at once. Its restart count is read
     against the count before the start, since systemd keeps counting across a manual start of
@@ -285,8 +301,7 @@ def start_script(ctl: str, units: list[str], timeout: int) -> str:
             '        || [ "${n:-0}" -gt $(( ${n0:-0} + 1 )) ]; then',
             '        echo "$u"; exit 1',
             "      fi",
-            "      printf '%s\\n' \"$s\" | grep -qxE "
-            f"'ActiveState=active|StatusText={ACCEPTING_STATUS}' && break",
+            f"      {accepts('s')} && break",
             "    fi",
             '    [ "$(date +%s)" -lt "$end" ] || { echo "$u"; exit 1; }',
             "    sleep 0.2",

@@ -15,6 +15,7 @@ from mlopsdeploy.deployment.facts.service import FileDigest, WorkerLayout, Worke
 from mlopsdeploy.deployment.operations.workers import (
     Rollout,
     _start_together,
+    accepts,
     render_socket,
     render_target,
     render_worker,
@@ -284,6 +285,35 @@ def test_the_cold_start_names_a_worker_that_systemd_restarts(tmp_path: Path) -> 
     failing = "ActiveState=activating SubState=auto-restart NRestarts=0 StatusText="
     code, out, _ = run_start_script(
         tmp_path, {"mlopsdeploy@1.service": [ACCEPTING], "mlopsdeploy@2.service": [failing]}
+    )
+    assert (code, out) == (1, "mlopsdeploy@2.service")
+
+
+@pytest.mark.parametrize(
+    ("state", "up"),
+    [
+        ("ActiveState=active StatusText=serving", True),  # READY=1
+        ("ActiveState=activating StatusText=accepting", True),  # its UI still building
+        ("ActiveState=activating StatusText=", False),  # still loading its model
+        ("ActiveState=failed StatusText=accepting", False),  # its last status outlived it
+        ("ActiveState=deactivating StatusText=accepting", False),  # on its way out
+    ],
+)
+def test_a_worker_accepts_when_active_or_activating_and_saying_so(state: str, up: bool) -> None:
+    script = f"s=$(echo {state} | tr ' ' '\\n'); {accepts('s')}"
+    assert subprocess.run(["sh", "-c", script], check=False).returncode == (0 if up else 1)
+
+
+def test_the_cold_start_does_not_take_a_stopping_worker_for_an_accepting_one(
+    tmp_path: Path,
+) -> None:
+    # Its status still says accepting, but it is going away: systemd restarting it next is a
+    # failed start, as `mlopsdeploy status` never counted it up (the same rule, `accepts`).
+    stopping = "ActiveState=deactivating SubState=stop-sigterm NRestarts=0 StatusText=accepting"
+    failing = "ActiveState=activating SubState=auto-restart NRestarts=0 StatusText=accepting"
+    code, out, _ = run_start_script(
+        tmp_path,
+        {"mlopsdeploy@1.service": [ACCEPTING], "mlopsdeploy@2.service": [stopping, failing]},
     )
     assert (code, out) == (1, "mlopsdeploy@2.service")
 
