@@ -92,6 +92,13 @@ class MicroBatcher:
         self._queue: queue.SimpleQueue[Queued | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # The batch the thread is classifying, for `stop` to fail. The thread writes it and
+        # `stop` reads it on the loop without a lock, which is safe by construction: the thread
+        # only ever replaces it with a list nobody mutates, so a read is one reference, to the
+        # running batch or to []. And every future is resolved on the loop alone, each after a
+        # `done()` check (`_deliver`, `_fail`). If `stop` reads the batch, it fails it first and
+        # the answers are dropped. If it reads [] (not set yet, or over), the batch is answered:
+        # `stop` waits for the thread, and the loop runs the answers meanwhile.
         self._running: Batch = []
         self._last_size = 0
 
