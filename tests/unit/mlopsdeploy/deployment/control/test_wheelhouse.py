@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import fcntl
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from mlopsdeploy.deployment.control import wheelhouse
 from mlopsdeploy.deployment.control.bundle import bundled_requirements
+from mlopsdeploy.deployment.control.bytecode import archive_path
 from mlopsdeploy.deployment.control.python_support import UnsupportedPython
 from mlopsdeploy.deployment.control.wheelhouse import (
     INSTALLER,
@@ -79,7 +81,8 @@ class FakeFetch:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert not list(self.out.glob("*.whl"))  # nothing lands in the shared dir half-done
         dest = Path(command[command.index("-w" if "-w" in command else "-d") + 1])
-        (dest / "x-1.0-py3-none-any.whl").write_bytes(b"wheel")
+        with zipfile.ZipFile(dest / "x-1.0-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("x-1.0.dist-info/METADATA", "Name: x\nVersion: 1.0\n")
         return subprocess.CompletedProcess(command, 0, "", "")
 
 
@@ -91,6 +94,7 @@ def test_wheelhouse_is_built_aside_under_a_lock_and_reused(tmp_path: Path, monke
     killed.mkdir(parents=True)
     out = build_wheelhouse(tmp_path, lock, HERE)
     assert (out / "x-1.0-py3-none-any.whl").is_file() and (out / STAMP_NAME).is_file()
+    assert archive_path(out).is_file()  # this Python's bytecode travels with the wheels
     assert build_wheelhouse(tmp_path, lock, HERE) == out and fetch.calls == 1
     assert [p.name for p in out.parent.iterdir() if ".partial" in p.name] == []
 
