@@ -280,18 +280,19 @@ def start_script(ctl: str, units: list[str], timeout: int) -> str:
     show = f'{ctl} show -p ActiveState -p SubState -p NRestarts -p StatusText -p InvocationID "$u"'
     return "\n".join(
         [
+            # One line per unit: its restart count, then its stale invocation (none if running).
             f"before=$(for u in {names}; do",
-            f'  case $({ctl} show -p SubState --value "$u") in',
-            "    running|start|start-pre|start-post) echo ;;",
-            f'    *) {ctl} show -p InvocationID --value "$u" ;;',
-            "  esac",
+            f'  s=$({ctl} show -p SubState -p InvocationID -p NRestarts "$u")',
+            "  id=$(printf '%s\\n' \"$s\" | sed -n 's/^InvocationID=//p')",
+            "  printf '%s\\n' \"$s\" | grep -qxE 'SubState=(running|start|start-pre|start-post)'"
+            " && id=",
+            "  echo \"$(printf '%s\\n' \"$s\" | sed -n 's/^NRestarts=//p') $id\"",
             "done)",
-            f'counts=$(for u in {names}; do {ctl} show -p NRestarts --value "$u"; done)',
             f"{ctl} start --no-block {TARGET} {names} || exit 2",
             f"end=$(( $(date +%s) + {timeout} )); i=0",
             f"for u in {names}; do",
-            '  i=$((i + 1)); old=$(printf \'%s\\n\' "$before" | sed -n "${i}p")',
-            '  n0=$(printf \'%s\\n\' "$counts" | sed -n "${i}p")',
+            '  i=$((i + 1)); b=$(printf \'%s\\n\' "$before" | sed -n "${i}p")',
+            "  n0=${b%% *}; old=${b#* }",
             "  while :; do",
             f"    s=$({show})",
             '    if ! printf \'%s\\n\' "$s" | grep -qx "InvocationID=$old"; then',

@@ -221,25 +221,28 @@ def test_one_worker_up_still_means_a_roll(run_op, cfg: HostConfig) -> None:
 
 
 FAKE_SYSTEMCTL = """#!/bin/sh
-# A stand-in for `systemctl --user`: each unit's state before its start job ran (a stale
-# invocation), then, one read later, the states listed in <unit>.after, one per read.
+# A stand-in for `systemctl --user`: each unit as it was before the start (logged in
+# shown-before), its stale invocation for one more read while the start job has not run yet,
+# then the states listed in <unit>.after, one per read.
 d=$(dirname "$0")
 case "$1" in
 start) shift; echo "$@" >> "$d/started"; exit 0 ;;
 show)
   for u; do :; done
-  if [ "$3 $4" = "NRestarts --value" ]; then echo 3; exit 0; fi
-  if [ -e "$d/$u.socket" ]; then  # started by the socket before: the start job changes nothing
-    case "$3 $4" in
-    "SubState --value") echo start ;;
-    *" --value") echo old-$u ;;
-    *) sed -n 1p "$d/$u.after" | tr ' ' '\n'; echo "InvocationID=old-$u" ;;
-    esac
+  if [ ! -s "$d/started" ]; then
+    echo "$*" >> "$d/shown-before"
+    if [ -e "$d/$u.socket" ]; then  # started by the socket before: the start job changes nothing
+      printf 'SubState=start\\nNRestarts=3\\nInvocationID=old-%s\\n' "$u"
+    else
+      printf 'SubState=failed\\nNRestarts=3\\nInvocationID=old-%s\\n' "$u"
+    fi
     exit 0
   fi
-  if [ "$4" = "--value" ]; then echo old-$u; exit 0; fi
+  if [ -e "$d/$u.socket" ]; then
+    sed -n 1p "$d/$u.after" | tr ' ' '\\n'; echo "InvocationID=old-$u"; exit 0
+  fi
   n=$(cat "$d/$u.reads" 2>/dev/null || echo 0); echo $((n + 1)) > "$d/$u.reads"
-  if [ ! -s "$d/started" ] || [ "$n" -eq 0 ]; then
+  if [ "$n" -eq 0 ]; then
     printf 'ActiveState=failed\\nSubState=failed\\nNRestarts=3\\n'
     printf 'StatusText=\\nInvocationID=old-%s\\n' "$u"
     exit 0
@@ -273,6 +276,8 @@ def test_the_cold_start_returns_once_every_worker_accepts(tmp_path: Path) -> Non
     )
     # The stale "failed" read before each start job ran is not taken for a failure.
     assert (code, out) == (0, "")
+    # Before the start, one `systemctl show` per worker tells all the wait needs of it.
+    assert len((tmp_path / "shown-before").read_text().splitlines()) == 2
     assert started.split() == [
         "--no-block",
         "mlopsdeploy.target",
