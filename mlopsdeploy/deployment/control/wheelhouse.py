@@ -27,7 +27,6 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from mlopsdeploy.deployment.control.bytecode import build_bytecode, compiles_for
 from mlopsdeploy.deployment.control.python_support import (
     Installed,
     check_python,
@@ -222,23 +221,15 @@ def build_wheelhouse(cache: Path, lock: Lock, target: PythonTarget) -> Path:
     """Wheels for every pin of ``lock`` in ``<cache>/wheelhouse/<digest>``; reused when present.
 
     The stamp file is written last, so an interrupted build is redone rather than half-pushed.
-    For a host on the control machine's Python the wheelhouse also carries the wheels' bytecode
-    (``control/bytecode.py``), added to a wheelhouse cached before it existed too.
     """
     out = wheelhouse_dir(cache, lock, target)
-    if not (out / STAMP_NAME).is_file():
-        _fetch_wheels(out, lock, target)
-    if compiles_for(target.version):
-        build_bytecode(out)
-    return out
-
-
-def _fetch_wheels(out: Path, lock: Lock, target: PythonTarget) -> None:
+    if (out / STAMP_NAME).is_file():
+        return out
     if not _matches_control(target):
         check_wheels(lock.text, target.version, manylinux_platforms(target.libc, target.machine))
     with _building(out) as partial:
         if (out / STAMP_NAME).is_file():  # another process built it while this one waited
-            return
+            return out
         (partial / LOCK_NAME).write_text(lock.text)
         result = subprocess.run(
             _fetch_command(target, partial / LOCK_NAME, partial), capture_output=True, text=True
@@ -247,6 +238,7 @@ def _fetch_wheels(out: Path, lock: Lock, target: PythonTarget) -> None:
             raise RuntimeError(f"building the wheelhouse failed:\n{result.stderr[-2000:]}")
         (partial / STAMP_NAME).write_text(lock.digest + "\n")
         _install_dir(partial, out)
+    return out
 
 
 def fetch_installer(cache: Path, target: PythonTarget) -> Path:

@@ -23,7 +23,6 @@ from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.deb import DebPackages
 
 from mlopsdeploy.config import HostConfig
-from mlopsdeploy.deployment.control.bytecode import ARCHIVE_SUFFIX, BYTECODE_DIR
 from mlopsdeploy.deployment.control.wheelhouse import Lock
 from mlopsdeploy.deployment.facts.runtime import (
     CANDIDATE_VENV,
@@ -42,11 +41,6 @@ from mlopsdeploy.deployment.host_commands import point_link
 OS_PACKAGES = ("python3", "python3-venv")
 # No cache on the host (it would double the venv's 1.2 GB); copies, since the wheelhouse may go.
 INSTALL_FLAGS = "--quiet --no-cache --link-mode copy"
-# Run by a venv's python: its bytecode tag, then its site-packages, one per line.
-_BYTECODE_TAG_AND_SITE = (
-    "import sys, sysconfig; print(sys.implementation.cache_tag); "
-    'print(sysconfig.get_path("purelib"))'
-)
 
 
 def venv_path(cfg: HostConfig) -> str:
@@ -122,11 +116,9 @@ def _pip_source(cfg: HostConfig) -> str:
 def _push_wheelhouse(cfg: HostConfig, lock: Lock, wheelhouse: Path):
     target = remote_wheelhouse(cfg)
     partial = shlex.quote(target + ".partial")
-    yield f"rm -rf {partial} && mkdir -p {partial}/{BYTECODE_DIR}"
+    yield f"rm -rf {partial} && mkdir -p {partial}"
     for wheel in sorted(wheelhouse.glob("*.whl")):
         yield FileUploadCommand(str(wheel), f"{target}.partial/{wheel.name}")
-    for archive in sorted((wheelhouse / BYTECODE_DIR).glob(f"*{ARCHIVE_SUFFIX}")):
-        yield FileUploadCommand(str(archive), f"{target}.partial/{BYTECODE_DIR}/{archive.name}")
     yield FileUploadCommand(io.StringIO(lock.text), f"{target}.partial/{LOCK_NAME}")
     yield FileUploadCommand(io.StringIO(lock.digest + "\n"), f"{target}.partial/{STAMP_NAME}")
     yield f"rm -rf {shlex.quote(target)} && mv {partial} {shlex.quote(target)}"
@@ -176,25 +168,7 @@ def venv(cfg: HostConfig, lock: Lock, installer_wheel: Path, wheelhouse: Path | 
         f"{{ {p}/bin/python -c pass 2>/dev/null || python3 -m venv --without-pip --clear {p}; }}"
     )
     yield f"{install} -r {shlex.quote(lock_file)}"
-    if cfg.install == "offline":
-        yield _unpack_bytecode(cfg, p)
     yield f"cp {shlex.quote(lock_file)} {p}/{LOCK_NAME} && echo {lock.digest} > {p}/{STAMP_NAME}"
-
-
-def _unpack_bytecode(cfg: HostConfig, venv: str) -> str:
-    """Unpack the wheelhouse's bytecode for the venv's Python into its site-packages.
-
-    The venv's interpreter names its own bytecode tag and site-packages, so a host whose Python
-    the control machine could not compile for (no archive with that tag) starts without, as
-    before.
-    """
-    archives = shlex.quote(f"{remote_wheelhouse(cfg)}/{BYTECODE_DIR}")
-    archive = f'{archives}/"$tag"{ARCHIVE_SUFFIX}'
-    where = f"{venv}/bin/python -c {shlex.quote(_BYTECODE_TAG_AND_SITE)}"
-    return (
-        f"{where} | {{ read -r tag && read -r site && "
-        f'if [ -f {archive} ]; then tar -xzf {archive} -C "$site"; fi; }}'
-    )
 
 
 @operation()

@@ -9,7 +9,6 @@ starts from the state the earlier ones leave, as a user's successive deploys do.
 from __future__ import annotations
 
 import io
-import shlex
 from collections.abc import Iterator
 from contextlib import redirect_stderr
 from dataclasses import dataclass
@@ -34,16 +33,6 @@ from mlopsdeploy.testing.standin import StandIn
 pytestmark = [pytest.mark.vm, pytest.mark.xdist_group("deploy-serving")]
 
 WORKER_PIDS = "systemctl --user show -p MainPID --value mlopsdeploy@1 mlopsdeploy@2"
-# PEP 552: the flags word of a .pyc; 0b11 is hash-based and checked against its source.
-CHECKED_HASH = 0b11
-# Run on the host: how many .pyc under argv[1] have each flags word.
-PYC_FLAGS = """
-import collections, pathlib, sys
-pycs = pathlib.Path(sys.argv[1]).rglob("*.pyc")
-found = collections.Counter(int.from_bytes(p.read_bytes()[4:8], "little") for p in pycs)
-for flag, count in found.items():
-    print(flag, count)
-"""
 SENTENCES = {
     "I am so happy today!": "POSITIVE",
     "This is the worst day ever.": "NEGATIVE",
@@ -85,21 +74,6 @@ def test_cold_deploy_serves_correct_labels(served: Served) -> None:
     assert served.first.ok, served.first.error
     assert "mlopsdeploy | Runtime venv" in served.first.changed
     assert classify(served.cfg, list(SENTENCES)) == list(SENTENCES.values())
-
-
-def test_the_workers_started_on_bytecode_the_control_machine_compiled(served: Served) -> None:
-    """Every .pyc in the serving venv is a checked-hash one from the wheelhouse's archive: the
-    workers' start compiled none of their imports on the host (they write timestamp ones)."""
-    flags = remote(
-        served.vm,
-        served.control,
-        f"python3 -c {shlex.quote(PYC_FLAGS)} {served.cfg.base_dir}/venv/",
-    )
-    counts = {
-        int(flag): int(count) for flag, count in (line.split() for line in flags.splitlines())
-    }
-    assert set(counts) == {CHECKED_HASH}, counts
-    assert counts[CHECKED_HASH] > 1000
 
 
 def test_second_run_changes_nothing(served: Served) -> None:
