@@ -28,6 +28,8 @@ from mlopsdeploy.resilience.record import DeployRun, Record, RecoveryPath
 #: The prompt sent to the API product; the stand-in quotes it back in its answer.
 API_PROMPT = "resilience check"
 HOST_KEY_REFUSED = r"(?i)host key"
+#: The API check on a host whose new key nobody confirmed (Subject.unconfirmed_host_key).
+HELD_BACK = "API product holds its token back until `mlopsdeploy trust` (503 awaiting_host_trust)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class Subject:
     disposable: bool = False
     """The suite made this host for itself (a testbed VM), so it may deploy a release of its own
     there to give a fault what it acts on; a user's host gets only the deploys recovery needs."""
+    unconfirmed_host_key: Callable[[], str | None] = lambda: None
+    """The fingerprint of the host key its deploys accepted with nobody confirming it (a real
+    target after a re-image), None when someone did: such a host gets no token until
+    ``mlopsdeploy trust``, so its API product must say exactly that instead of answering."""
 
 
 @dataclass(frozen=True)
@@ -304,18 +310,28 @@ def _recover(
 def _verify(subject: Subject, tag: str | None, deadlines: Deadlines, record: Record) -> None:
     """After recovery: labels, the API product, SSH lockdown, and a deploy with nothing to do.
 
+    The API product answers, unless the host's key is unconfirmed: then it must refuse, naming
+    the key and ``mlopsdeploy trust`` (the deploy held the token back).
+
     An app with its own spec has no API route the suite knows: its spec's checks (which passed
     to get here) are what it declared working means.
     """
     spec = subject.probe.spec
+    unconfirmed = record.unconfirmed_host_key = subject.unconfirmed_host_key()
     if spec is None:
         record.check(
             "readyz 200 and every probe sentence labelled right",
             True,
             f"{len(subject.probe.sentences)} sentences",
         )
-        api = poll(lambda: _api_answers(subject.probe), deadlines.api, interval=0.5)
-        record.check("API product answers", api.ok, api.cause or "")
+        if unconfirmed is None:
+            api = poll(lambda: _api_answers(subject.probe), deadlines.api, interval=0.5)
+            record.check("API product answers", api.ok, api.cause or "")
+        else:
+            held = poll(
+                lambda: _api_held_back(subject.probe, unconfirmed), deadlines.api, interval=0.5
+            )
+            record.check(HELD_BACK, held.ok, held.cause or f"unconfirmed host key {unconfirmed}")
     else:
         names = ", ".join(check.name for check in spec.checks)
         record.check("every check of the app's spec answered right", True, names)
@@ -336,3 +352,26 @@ def _api_answers(probe: AppProbe) -> Answer:
         return Answer(f"/api/generate answered {response.status_code}: {response.text[:200]}")
     text = response.json().get("text", "")
     return Answer(None if API_PROMPT in text else f"answer does not quote the prompt: {text!r}")
+
+
+def _api_held_back(probe: AppProbe, fingerprint: str) -> Answer:
+    """503 ``awaiting_host_trust`` naming `fingerprint` and ``mlopsdeploy trust``: what a host
+    whose key nobody confirmed must answer. A completion would mean the token reached it."""
+    response = probe.generate(API_PROMPT, timeout=30.0)
+    if isinstance(response, str):
+        return Answer(response)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    detail = str(body.get("detail", "")) if isinstance(body, dict) else ""
+    held = (
+        response.status_code == 503
+        and isinstance(body, dict)
+        and body.get("error") == "awaiting_host_trust"
+        and fingerprint in detail
+        and "mlopsdeploy trust" in detail
+    )
+    return Answer(
+        None if held else f"/api/generate answered {response.status_code}: {response.text[:200]}"
+    )

@@ -62,6 +62,9 @@ class Record:
       failed requests after the fault / in flight at it, longest gap, p99 latency
     + system: the target's OS release and Python (``Debian GNU/Linux 13 (trixie), Python
       3.13.5``), None when it was not read
+    + unconfirmed_host_key: the fingerprint of the host key nobody had confirmed when the host
+      was verified (a real target after a re-image): its deploys held the token back, so the
+      API product was expected to refuse until ``mlopsdeploy trust``; None: the key was confirmed
     """
 
     fault: str
@@ -78,6 +81,7 @@ class Record:
     error: str | None = None
     load: dict[str, Any] | None = None
     system: str | None = None
+    unconfirmed_host_key: str | None = None
 
     @property
     def verified(self) -> bool:

@@ -231,7 +231,9 @@ def write_report(records: Sequence[Record], directory: Path) -> list[Path]:
 def markdown(
     rows: Sequence[Row], records: Sequence[Record], env: dict[str, Any], generated: str, chart: str
 ) -> str:
-    """The report as Markdown: the table, the chart, what failed and why, the environment."""
+    """The report as Markdown: the table, the chart, hosts that got no token (their API product
+    refuses by design, which a reader of the table alone would miss), what failed and why, the
+    environment."""
     lines = [
         "# Resilience report",
         "",
@@ -259,6 +261,18 @@ def markdown(
         if entry is not None:
             lines.append(f"- **{row.fault}**: {entry['breaks']}")
     lines.append("")
+    held = [record for record in records if record.unconfirmed_host_key]
+    if held:
+        lines += ["## Token held back", ""]
+        for record in held:
+            lines.append(
+                f"- **{record.fault}** on {record.target}: its new host key"
+                f" {record.unconfirmed_host_key} was accepted as unconfirmed (nobody vouched for"
+                " it), so the deploy gave the host no token; the API product answers `503"
+                " awaiting_host_trust` (checked) until you compare the key with the VM's console"
+                f" and run `mlopsdeploy trust {record.target}`"
+            )
+        lines.append("")
     failed = [record for record in records if not record.verified]
     if failed:
         lines += ["## Not verified", ""]

@@ -20,6 +20,7 @@ from mlopsdeploy.config import HostConfig
 from mlopsdeploy.deployment.api import deploy
 from mlopsdeploy.deployment.control.appspec import AppSpec
 from mlopsdeploy.deployment.control.appspec_load import load_app_spec
+from mlopsdeploy.deployment.control.host_trust import awaiting_trust
 from mlopsdeploy.deployment.control.ssh_login import key_logs_in
 from mlopsdeploy.deployment.operations import runtime, service, workers
 from mlopsdeploy.deployment.results import DeployOptions
@@ -102,9 +103,11 @@ class LibraryDeployer:
     A request without a tag deploys the release deployed last, as a user re-running their
     deploy would: after a tagged release went out, it is the one serving.
 
-    + vouch_for_new_host_keys: the suite itself re-imaged the machine (a local testbed VM), so a
-      new host key is confirmed; on a real target nobody vouches, so it is accepted only as
-      unconfirmed and the secrets stay home until ``mlopsdeploy trust`` (as for the watchdog)
+    + vouch_for_new_host_keys: the suite made the machine itself (a disposable testbed VM) and
+      re-imaged it, so its new host key is confirmed; otherwise nobody vouches for it (a real
+      target re-imaged by its provider's command), so it is accepted only as unconfirmed and
+      the secrets stay home until ``mlopsdeploy trust`` (as for the watchdog). Off unless
+      asked: a key wrongly vouched for would send the token to a possible impostor.
     """
 
     def __init__(
@@ -113,7 +116,7 @@ class LibraryDeployer:
         model_dir: Path,
         app_dir: Path,
         scratch: Path,
-        vouch_for_new_host_keys: bool = True,
+        vouch_for_new_host_keys: bool = False,
     ) -> None:
         self.cfg = cfg
         self.vouch_for_new_host_keys = vouch_for_new_host_keys
@@ -229,7 +232,9 @@ def deployed_subject(
     """An experiment subject for the host `cfg` describes (deployed or about to be).
 
     An app with its own spec in `app_dir` is probed with its spec's checks and broken in its
-    single unit. `disposable`: the caller made the host for the experiments (Subject.disposable).
+    single unit. `disposable`: the caller made the host for the experiments (Subject.disposable);
+    only then does the suite vouch for the new host key a wipe gives it. Having a `machine` says
+    nothing about who knows the key: a real target's is its provider's re-image command.
     """
     default_key = cfg.default_key
     spec = load_app_spec(app_dir)
@@ -242,9 +247,10 @@ def deployed_subject(
         target=deployed_target(cfg, machine, api, own),
         probe=AppProbe(cfg.url, spec=own),
         deploy=LibraryDeployer(
-            cfg, model_dir, app_dir, scratch, vouch_for_new_host_keys=machine is not None
+            cfg, model_dir, app_dir, scratch, vouch_for_new_host_keys=disposable
         ),
         default_key_rejected=default_key_rejected,
+        unconfirmed_host_key=lambda: awaiting_trust(cfg),
         load_rate=DEFAULT_RATE if own is None else 0.0,  # the load speaks the bundled API
         disposable=disposable,
     )

@@ -34,6 +34,7 @@ from mlopsdeploy.deployment.api import deploy
 from mlopsdeploy.deployment.control.ssh_login import ensure_keypair
 from mlopsdeploy.deployment.results import DeployOptions
 from mlopsdeploy.faults import HangApp
+from mlopsdeploy.resilience.experiment import HELD_BACK
 from mlopsdeploy.resilience.probes import AppProbe
 from mlopsdeploy.resilience.subjects import SshGuest, deployed_target
 from mlopsdeploy.testbed import ssh
@@ -181,6 +182,14 @@ def test_suite_breaks_and_heals_a_host_known_only_by_its_hosts_toml(
     assert records["sigkill"]["recovery_path"] in ("self-healed", "no outage")
     assert records["home-wipe"]["recovery_path"] == "redeploy"
     assert records["vm-wipe"]["recovery_path"] == "redeploy"
+    # Nobody vouched for the re-imaged VM's new key: the token stayed home, and the API product
+    # said so (503 awaiting_host_trust) while the local product labelled right; the report says.
+    fingerprint = real_target.vm.host_key_fingerprint()
+    assert records["vm-wipe"]["unconfirmed_host_key"] == fingerprint
+    assert {check["name"]: check["ok"] for check in records["vm-wipe"]["checks"]}[HELD_BACK]
+    assert records["home-wipe"]["unconfirmed_host_key"] is None
+    held = f"- **vm-wipe** on {name}: its new host key {fingerprint} was accepted as unconfirmed"
+    assert held in (tmp_path / "resilience-report.md").read_text()
     # The report names the release; the suite never touched the testbed's own state.
     assert records["sigkill"]["system"].startswith("Debian GNU/Linux 13 (trixie), Python 3.13")
     assert (

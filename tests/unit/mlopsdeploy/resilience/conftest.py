@@ -33,6 +33,8 @@ class FakeApp:
     """How many of the next one-sentence requests (the client load's) answer 503."""
     singles: int = 0
     """One-sentence requests received so far."""
+    awaiting_trust: str | None = None
+    """The host key fingerprint the deploy set when it held the token back (the API refuses)."""
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/readyz":
@@ -59,6 +61,9 @@ class FakeApp:
             ]
             return httpx.Response(200, json={"results": results})
         prompt = json.loads(request.content)["prompt"]
+        if self.awaiting_trust:
+            detail = f"off until its owner confirms {self.awaiting_trust} with `mlopsdeploy trust`"
+            return httpx.Response(503, json={"error": "awaiting_host_trust", "detail": detail})
         if self.api_error:
             status = _STATUS.get(self.api_error, 502)
             return httpx.Response(status, json={"error": self.api_error, "detail": "try later"})

@@ -15,6 +15,7 @@ from mlopsdeploy.faults import (
     WhileActive,
 )
 from mlopsdeploy.resilience.experiment import (
+    HELD_BACK,
     Deadlines,
     DeployRequest,
     restore_steady_state,
@@ -68,6 +69,43 @@ def test_a_wiped_vm_is_refused_without_the_option_then_recovered_with_it(world: 
     assert record.verified, (record.error, _failed(record))
     assert world.deployer.purposes == ["refused: changed host key", "recover", "idempotence"]
     assert world.deployer.requests[1].accept_new_host_key
+
+
+FINGERPRINT = "SHA256:rulRQBWPTXlyIarVhNhLzObJWXOFIsHOXY+HVV3lsvg"
+
+
+def _wiped_real_target(world: Any) -> Fault:
+    """A vm-wipe of a host nobody vouches for: after the recovery its key stays unconfirmed."""
+    accepted: list[bool] = []
+
+    def refuse(request: DeployRequest) -> str | None:
+        accepted.append(request.accept_new_host_key)
+        return None if any(accepted) else "host key changed"
+
+    world.deployer.refuse = refuse
+    world.subject.unconfirmed_host_key = lambda: FINGERPRINT
+    return world.fault(Recovery(accept_new_host_key=True))
+
+
+def test_a_wiped_real_target_is_verified_by_its_api_product_holding_the_token_back(
+    world: Any,
+) -> None:
+    world.app.awaiting_trust = FINGERPRINT
+    record = run_experiment(_wiped_real_target(world), world.subject, FAST)
+    assert record.verified, (record.error, _failed(record))
+    names = [check.name for check in record.checks]
+    assert HELD_BACK in names and "API product answers" not in names
+    assert record.unconfirmed_host_key == FINGERPRINT
+
+
+def test_an_unconfirmed_host_whose_api_product_answers_fails(world: Any) -> None:
+    """A completion means the token reached a host nobody identified."""
+    record = run_experiment(_wiped_real_target(world), world.subject, FAST)
+    assert not record.verified
+    assert _failed(record) == [
+        f"{HELD_BACK}: /api/generate answered 200: "
+        '{"text":"Stand-in answer to: resilience check"}'
+    ]
 
 
 def test_a_failing_recovery_is_not_verified_and_still_undone(world: Any) -> None:

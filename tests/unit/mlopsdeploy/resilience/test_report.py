@@ -104,3 +104,16 @@ def test_report_names_each_targets_system(tmp_path: Path) -> None:
     assert f"Targets: t13: {trixie}; vm1: system not read" in markdown
     document = json.loads((tmp_path / "resilience-report.json").read_text())
     assert document["records"][0]["system"] == trixie
+
+
+def test_report_says_which_hosts_got_no_token_and_how_to_give_it(tmp_path: Path) -> None:
+    """A verified row alone would read as "the API product works" on a host it refuses on."""
+    fingerprint = "SHA256:rulRQBWPTXlyIarVhNhLzObJWXOFIsHOXY+HVV3lsvg"
+    held = replace(RECORDS[1], fault="vm-wipe", target="team10", unconfirmed_host_key=fingerprint)
+    assert Record.from_dict(json.loads(json.dumps(held.to_dict()))) == held
+    markdown = write_report([held, RECORDS[2]], tmp_path)[1].read_text()
+    section = markdown.split("## Token held back\n\n")[1].split("\n\n")[0]
+    assert section.startswith(f"- **vm-wipe** on team10: its new host key {fingerprint} was")
+    assert section.endswith("and run `mlopsdeploy trust team10`")
+    assert section.count("\n- ") == 0  # the sigkill run on a confirmed host is not listed
+    assert "## Token held back" not in write_report(RECORDS, tmp_path / "all")[1].read_text()
