@@ -1,6 +1,7 @@
 """Fleet deploy wall times on local testbed VMs: three hosts in one run against one host.
 
     flock -x /tmp/team/quiet.lock .venv/bin/python bench/fleet.py [--runs 3] [--hosts 3]
+        [--vm-cpu PERCENT]
 
 Cold (pristine VMs -> every host gives the right label) and no-op re-runs, one host and then
 all hosts in one ``deploy()`` call, alternating so that load drifts hit both alike. Prints
@@ -19,11 +20,17 @@ on the machine), the seconds each host's VM waited for a free core (its cgroup's
 seconds: a fleet/one ratio above the goal with the deploy's own CPU seconds growing with the host
 count (and a wall time near those CPU seconds / cores) is the machine's limit, not the deploy
 waiting on one host after another.
+
+``--vm-cpu 50`` measures the other case, hosts with CPU of their own, as separate VMs have:
+each VM is held to 50 % of one core (three VMs and the control process can all have their
+share at once on two cores), in the one-host deploys as in the fleet's, so the ratio shows
+what the deploy itself adds per host (control-side work, waiting for the slowest host).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -67,6 +74,56 @@ def vm_cpu_wait_seconds(name: str) -> float:
     (the kernel's pressure stall information, ``cpu.pressure`` "some")."""
     some = (_vm_cgroup(name) / "cpu.pressure").read_text().splitlines()[0]
     return int(some.rsplit("total=", 1)[1]) / 1e6
+
+
+def _vm_pids(name: str) -> set[int]:
+    """Every process of the VM: its nspawn and everything in the guest's cgroups (a cgroup that
+    goes away meanwhile, an ended session's, is skipped)."""
+    pids: set[int] = set()
+    for directory, _, _ in os.walk(_vm_cgroup(name)):
+        with contextlib.suppress(FileNotFoundError):
+            pids.update(int(pid) for pid in Path(directory, "cgroup.procs").read_text().split())
+    return pids
+
+
+def cap_cpu(name: str, percent: int) -> Path | None:
+    """Hold testbed VM ``name`` to ``percent`` of one core, as a VM with its own vCPU share is.
+
+    Without a cap every VM of a deploy competes for the bench machine's cores, so three hosts
+    cost three hosts' CPU on the same two cores as one host. With each VM held to a share that
+    all of them together can get at once, a fleet deploy meets no more CPU contention than a
+    one-host deploy does, and the fleet/one ratio shows what the deploy itself adds. The
+    testbed puts a VM only in the unified and the name=systemd hierarchies; on a hybrid host
+    the cpu controller lives apart (v1), so the VM's processes are moved into a cgroup of their
+    own there; new processes inherit it. Called again after every wipe (a new guest).
+    """
+    v1 = Path("/sys/fs/cgroup/cpu")
+    if (v1 / "cpu.cfs_quota_us").exists():
+        cgroup = v1 / "mlopsdeploy-bench" / name
+        cgroup.mkdir(parents=True, exist_ok=True)
+        (cgroup / "cpu.cfs_period_us").write_text("100000\n")
+        (cgroup / "cpu.cfs_quota_us").write_text(f"{percent * 1000}\n")
+        moved: set[int] = set()
+        # Until no new process shows up: one forked meanwhile by a process not yet moved.
+        while pids := _vm_pids(name) - moved:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    (cgroup / "cgroup.procs").write_text(f"{pid}\n")
+            moved |= pids
+        return cgroup
+    if (_vm_cgroup(name) / "cpu.max").exists():
+        (_vm_cgroup(name) / "cpu.max").write_text(f"{percent * 1000} 100000\n")
+        return None
+    raise SystemExit("--vm-cpu needs the cpu controller (cgroup v1 cpu, or cpu.max on v2)")
+
+
+def remove_cgroups(cgroups: list[Path]) -> None:
+    """Remove the cgroups ``cap_cpu`` made, and their parent once it is empty."""
+    for cgroup in cgroups:
+        cgroup.rmdir()
+    for parent in {cgroup.parent for cgroup in cgroups}:
+        with contextlib.suppress(OSError):
+            parent.rmdir()
 
 
 def busy_cpu_seconds() -> float:
@@ -154,8 +211,9 @@ def timed_deploy(cfgs: list[HostConfig], vms: list[TestVM], options: DeployOptio
     return run
 
 
-def wipe(vm: TestVM, cfg: HostConfig, timeout: float = 60) -> None:
-    """Re-image ``vm`` and return once its old instance's app port is closed too.
+def wipe(vm: TestVM, cfg: HostConfig, cpu: int | None, timeout: float = 60) -> None:
+    """Re-image ``vm`` and return once its old instance's app port is closed too (and the new
+    guest is held to ``cpu`` percent of a core, when given).
 
     The wiped VM keeps its network namespace, and the old guest's processes can outlive the
     wipe by a moment on a busy machine: a cold deploy then found "port 8000 (app port) is
@@ -167,6 +225,8 @@ def wipe(vm: TestVM, cfg: HostConfig, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"{vm.name}: port {cfg.serve_port} still taken after the wipe")
         time.sleep(0.2)
+    if cpu is not None:
+        cap_cpu(vm.name, cpu)
 
 
 def load() -> str:
@@ -207,6 +267,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--model", type=Path, default=DeployOptions().model_dir)
+    parser.add_argument(
+        "--vm-cpu",
+        type=int,
+        metavar="PERCENT",
+        help="hold each VM to this share of one core, as separate VMs with their own vCPU are",
+    )
     prefix = os.environ.get("MLOPSDEPLOY_VM_PREFIX", "bench")
     parser.add_argument("--vm-prefix", default=f"{prefix}-fleet-{os.getpid()}")
     args = parser.parse_args()
@@ -215,7 +281,13 @@ def main() -> None:
         root = Path(tmp)
         options = replace(DeployOptions(), model_dir=args.model, accept_new_host_key=True)
         key = ensure_keypair(root / "id")
+        capped: list[Path] = []
+        # Registered before the VMs, so it runs after their teardown emptied these cgroups.
+        stack.callback(remove_cgroups, capped)
         vms = [stack.enter_context(TestVM(f"{args.vm_prefix}-{i}")) for i in range(args.hosts)]
+        if args.vm_cpu is not None:
+            capped += [c for vm in vms if (c := cap_cpu(vm.name, args.vm_cpu)) is not None]
+            print(f"each VM held to {args.vm_cpu}% of one core")
         cfgs = [
             replace(testbed_host(vm, key=key, known_hosts=root / "kh"), workers=1) for vm in vms
         ]
@@ -228,10 +300,10 @@ def main() -> None:
         noop_one: list[Run] = []
         noop_all: list[Run] = []
         for _ in range(args.runs):
-            wipe(vms[0], cfgs[0])
+            wipe(vms[0], cfgs[0], args.vm_cpu)
             cold_one.append(timed_deploy(cfgs[:1], vms[:1], options))
             for vm, cfg in zip(vms, cfgs, strict=True):
-                wipe(vm, cfg)
+                wipe(vm, cfg, args.vm_cpu)
             cold_all.append(timed_deploy(cfgs, vms, options))
             print(f"cold: 1 host {cold_one[-1]}, {args.hosts} hosts {cold_all[-1]}, load {load()}")
             print(f"  slowest steps, 1 host: {cold_one[-1].slowest_steps()}")
