@@ -56,7 +56,8 @@ def test_a_fault_the_app_serves_through_is_still_repaired_by_a_deploy(world: Any
     assert world.deployer.purposes == ["recover", "idempotence"]
 
 
-def test_a_wiped_vm_is_refused_without_the_option_then_recovered_with_it(world: Any) -> None:
+def _refused_until_a_new_key_is_accepted(world: Any) -> None:
+    """The deployer refuses, as for a changed host key, until a request accepts a new one."""
     accepted: list[bool] = []
 
     def refuse(request: DeployRequest) -> str | None:
@@ -64,6 +65,10 @@ def test_a_wiped_vm_is_refused_without_the_option_then_recovered_with_it(world: 
         return None if any(accepted) else "host key changed"
 
     world.deployer.refuse = refuse
+
+
+def test_a_wiped_vm_is_refused_without_the_option_then_recovered_with_it(world: Any) -> None:
+    _refused_until_a_new_key_is_accepted(world)
     fault = world.fault(Recovery(accept_new_host_key=True))
     record = run_experiment(fault, world.subject, FAST)
     assert record.verified, (record.error, _failed(record))
@@ -76,13 +81,7 @@ FINGERPRINT = "SHA256:rulRQBWPTXlyIarVhNhLzObJWXOFIsHOXY+HVV3lsvg"
 
 def _wiped_real_target(world: Any) -> Fault:
     """A vm-wipe of a host nobody vouches for: after the recovery its key stays unconfirmed."""
-    accepted: list[bool] = []
-
-    def refuse(request: DeployRequest) -> str | None:
-        accepted.append(request.accept_new_host_key)
-        return None if any(accepted) else "host key changed"
-
-    world.deployer.refuse = refuse
+    _refused_until_a_new_key_is_accepted(world)
     world.subject.unconfirmed_host_key = lambda: FINGERPRINT
     return world.fault(Recovery(accept_new_host_key=True))
 
