@@ -207,6 +207,8 @@ class Fault(ABC):
                 require_api(target)
         except NotApplicable as missing:
             return str(missing)
+        if self.needs_previous_release and not has_previous_release(target):
+            return f"{target.name} has no previous release to roll back to"
         return None
 
     @abstractmethod

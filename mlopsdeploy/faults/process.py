@@ -23,7 +23,6 @@ from mlopsdeploy.faults.base import (
     Recovery,
     Target,
     WhileActive,
-    has_previous_release,
     poll_guest,
 )
 
@@ -257,11 +256,6 @@ class RollbackRelease(RollingRestart):
     name = "rollback"
     breaks = "`current` and `previous` swapped and the workers restarted in turn (undone after)"
     needs_previous_release = True
-
-    def not_applicable(self, target: Target) -> str | None:
-        if not has_previous_release(target):
-            return f"{target.name} has no previous release to roll back to"
-        return super().not_applicable(target)
 
     def inject(self, target: Target) -> None:
         self._swap(target)
