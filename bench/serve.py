@@ -186,16 +186,14 @@ def one_client_latencies(url: str, requests: int) -> list[float]:
         for index in range(requests + 1):
             start = time.perf_counter()
             connection.sendall(prepared[index % len(prepared)])
-            status = answers.readline()
-            length = 0
+            head = []
             while (line := answers.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
+                head.append(line)
+            status, length = status_and_length(b"".join(head).decode("latin-1"))
             body = answers.read(length)
             latencies.append(time.perf_counter() - start)
-            if status.split()[1:2] != [b"200"] or b'"label"' not in body:
-                raise SystemExit(f"/api/sentiment answered {status!r}: {body!r}")
+            if status != "200" or b'"label"' not in body:
+                raise SystemExit(f"/api/sentiment answered {status}: {body!r}")
     return latencies[1:]
 
 
@@ -238,6 +236,16 @@ def throughput(url: str, clients: int, requests_per_client: int) -> float:
     return asyncio.run(concurrent_calls(url, clients, requests_per_client))
 
 
+def status_and_length(head: str) -> tuple[str, int]:
+    """An answer's status code and its Content-Length (the app always sends one), from its
+    head: the status line and the header lines."""
+    lines = head.split("\r\n")
+    length = next(
+        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+    )
+    return lines[0].split()[1], length
+
+
 def sentiment_request(sentence: str) -> bytes:
     body = json.dumps({"text": sentence}).encode()
     head = (
@@ -259,15 +267,10 @@ async def concurrent_calls(url: str, clients: int, requests_per_client: int) -> 
             for index in range(count):
                 writer.write(requests[(offset + index) % len(requests)])
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                lines = head.split("\r\n")
-                length = next(
-                    int(line.split(":", 1)[1])
-                    for line in lines
-                    if line.lower().startswith("content-length:")
-                )
+                status, length = status_and_length(head)
                 body = json.loads(await reader.readexactly(length))
-                if lines[0].split()[1] != "200" or "label" not in body:
-                    raise SystemExit(f"/api/sentiment answered {lines[0]}: {body}")
+                if status != "200" or "label" not in body:
+                    raise SystemExit(f"/api/sentiment answered {status}: {body}")
         finally:
             writer.close()
             await writer.wait_closed()
